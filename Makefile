@@ -6,13 +6,14 @@ DATA   ?= data
 INDEX  ?= index
 PIP    := $(BIN)/python -m pip
 
-.PHONY: help install install-dev index reindex serve test test-fast lint format eval bench clean
+.PHONY: help install install-dev index reindex serve test test-fast lint format eval eval-assist bench clean
 
 help:
 	@echo "make serve   - set up, build the index from $(DATA)/ if it changed, serve on 127.0.0.1:8000"
 	@echo "make test    - set up (dev tools, Chromium) and run the whole test suite"
 	@echo "make index   - build the index if $(DATA)/ changed;  make reindex - always build a new version"
 	@echo "make eval    - retrieval metrics on data/eval;  make bench - benchmarks (not part of the tests)"
+	@echo "make eval-assist - intent/emotion accuracy (held-out utterances), no-good-answer precision/recall"
 	@echo "make lint    - ruff and mypy"
 
 $(VENV)/.installed: pyproject.toml
@@ -56,6 +57,10 @@ format: install-dev
 
 eval: index
 	$(BIN)/kbassist eval --index $(INDEX) --queries $(DATA)/eval/questions.jsonl --queries $(DATA)/eval/holdout.jsonl --run-dir runs
+
+eval-assist: index
+	$(BIN)/kbassist eval-intent
+	$(BIN)/kbassist eval-no-answer --index $(INDEX) -q $(DATA)/eval/questions.jsonl -q $(DATA)/eval/holdout.jsonl
 
 bench: install-dev
 	$(BIN)/python benchmarks/run_all.py

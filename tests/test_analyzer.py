@@ -37,7 +37,9 @@ class TestModelNumbers:
         terms = set(model_number_terms(normalize(self.MODEL)))
         assert {"kfr35gwbp3dn8yph200b1", "kfr", "35gw", "bp3dn8y", "ph200", "b1", "kfr35gw"} <= terms
 
-    @pytest.mark.parametrize("typed", ["35GW", "kfr35gw", "KFR－35GW", "ｋｆｒ３５ｇｗ", "kfr-35gw/bp3dn8y", "KFR 35GW"])
+    @pytest.mark.parametrize(
+        "typed", ["35GW", "kfr35gw", "KFR－35GW", "ｋｆｒ３５ｇｗ", "kfr-35gw/bp3dn8y", "KFR 35GW"]
+    )
     def test_customer_spellings_meet_the_indexed_terms(self, analyzer: Analyzer, typed: str) -> None:
         indexed = set(analyzer.terms(f"型号：{self.MODEL}"))
         query = set(analyzer.terms(f"{typed}这台空调"))

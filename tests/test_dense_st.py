@@ -27,15 +27,34 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.manual_seed(0)
     base = tmp_path_factory.mktemp("tiny-bert")
-    chars = sorted(set("退款多久能到账钱啥时候回来几天新水壶第一次怎么用买的烧可以直接喝吗头一回要注意空调安装收费花不按免费"
-                       "标准超出米铜管每元大家电验货时限小时规则七日无理由退货变频定频区别"))
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *"abcdefghijklmnopqrstuvwxyz0123456789", "query", "passage", ":"]
+    chars = sorted(
+        set(
+            "退款多久能到账钱啥时候回来几天新水壶第一次怎么用买的烧可以直接喝吗头一回要注意空调安装收费花不按免费"
+            "标准超出米铜管每元大家电验货时限小时规则七日无理由退货变频定频区别"
+        )
+    )
+    vocab = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        *chars,
+        *"abcdefghijklmnopqrstuvwxyz0123456789",
+        "query",
+        "passage",
+        ":",
+    ]
     # transformers 5 builds a fast tokenizer from a vocabulary dict (a vocab_file alone maps all to [UNK]).
     tokenizer = transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     assert tokenizer.tokenize("query: 退款") == ["query", ":", "退", "款"]
     config = transformers.BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
     )
     transformers.BertModel(config).save_pretrained(base)
     tokenizer.save_pretrained(base)

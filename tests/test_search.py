@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -93,8 +94,9 @@ class TestFiltersAndValidity:
             "prd-kfr-35gw-bp3dn8y-ph200-b1",
         }
         assert ids(tiny_searcher, "退款 验货", top_k=20, filters=Filters.of(category="退换货")) == [
-            e for e in ids(tiny_searcher, "退款 验货", top_k=20) if e in {"faq-refund-001", "pol-return-v3-c1",
-                                                                       "pol-return-v3-c2", "pol-return-v3-c3"}
+            e
+            for e in ids(tiny_searcher, "退款 验货", top_k=20)
+            if e in {"faq-refund-001", "pol-return-v3-c1", "pol-return-v3-c2", "pol-return-v3-c3"}
         ]
         kettle = ids(tiny_searcher, "水壶 空调", top_k=20, filters=Filters.of(product_line="电热水壶"))
         assert kettle == ["faq-kettle-001"]
@@ -178,12 +180,14 @@ class TestIndexFolder:
 
     def test_invalid_knowledge_base_builds_nothing(self, tiny_kb_dir: Path, settings: Settings) -> None:
         (tiny_kb_dir / "faq" / "bad.jsonl").write_text('{"id": "faq-x", "question": "q"}\n', encoding="utf-8")
-        with pytest.raises(LoadError, match="bad.jsonl:1: answer: 缺少必填字段"):
+        with pytest.raises(LoadError, match=re.escape("bad.jsonl:1: answer: 缺少必填字段")):
             build_index(load_knowledge_base(tiny_kb_dir), settings.index_dir, settings, FakeEmbedder())
         assert not (settings.index_dir / "current").exists()
 
     def test_kinds_are_counted(self, tiny_searcher: Searcher) -> None:
         counts = json.loads((tiny_searcher.data.path / "manifest.json").read_text(encoding="utf-8"))["counts"]
         assert {k.value: counts[k.value] for k in Kind} == {"faq": 4, "policy": 4, "product": 3, "script": 3}
-        assert counts["dense_rows"] == int(np.sum([len(e.keys) or 1 for e in tiny_searcher.entries if
-                                                   e.kind is Kind.FAQ])) + 10
+        assert (
+            counts["dense_rows"]
+            == int(np.sum([len(e.keys) or 1 for e in tiny_searcher.entries if e.kind is Kind.FAQ])) + 10
+        )

@@ -22,6 +22,15 @@ import numpy as np
 from scipy import sparse
 
 
+def load_array(path: Path, mmap: bool) -> np.ndarray:
+    """Memory-mapped (pages shared between processes and loaded on demand) but as a plain ndarray:
+    np.memmap's own __getitem__ is slow on the per-query hot path."""
+    if not mmap:
+        return np.load(path)
+    mode: Literal["r"] = "r"
+    return np.load(path, mmap_mode=mode).view(np.ndarray)
+
+
 @dataclass(frozen=True)
 class BM25Params:
     k1: float = 1.5
@@ -95,12 +104,11 @@ class BM25:
 
     @classmethod
     def load(cls, folder: Path, name: str, mmap: bool = True) -> BM25:
-        mode: Literal["r"] | None = "r" if mmap else None
         meta = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
         return cls(
-            np.load(folder / f"{name}.indptr.npy", mmap_mode=mode),
-            np.load(folder / f"{name}.indices.npy", mmap_mode=mode),
-            np.load(folder / f"{name}.data.npy", mmap_mode=mode),
+            load_array(folder / f"{name}.indptr.npy", mmap),
+            load_array(folder / f"{name}.indices.npy", mmap),
+            load_array(folder / f"{name}.data.npy", mmap),
             int(meta["n_docs"]),
             BM25Params(**meta["params"]),
         )
@@ -173,7 +181,7 @@ class FieldedBM25:
     def load(cls, folder: Path, key_weight: float, body_weight: float, mmap: bool = True) -> FieldedBM25:
         return cls(
             BM25.load(folder, "bm25_keys", mmap),
-            np.load(folder / "bm25_key_offsets.npy", mmap_mode="r" if mmap else None),
+            load_array(folder / "bm25_key_offsets.npy", mmap),
             BM25.load(folder, "bm25_body", mmap),
             key_weight,
             body_weight,

@@ -99,7 +99,8 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(model, device="cpu", local_files_only=True)
         name = Path(model).name if Path(model).exists() else model
         self.model_id = f"sentence-transformers:{name}"
-        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        loaded = self._model
+        dimension = getattr(loaded, "get_embedding_dimension", None) or loaded.get_sentence_embedding_dimension
         self.dim = int(dimension() or 0)
         prompts: dict[str, str] = dict(getattr(self._model, "prompts", {}) or {})
         known_query, known_passage = "", ""

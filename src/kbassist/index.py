@@ -36,7 +36,7 @@ from kbassist.dense import DenseIndex, Embedder
 from kbassist.schema import Entry, Kind
 from kbassist.segment import Analyzer
 from kbassist.settings import Settings
-from kbassist.sources import KnowledgeBase
+from kbassist.sources import SERVING_ASSIST_FILES, KnowledgeBase
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -97,31 +97,60 @@ def text_hash(text: str) -> str:
 
 
 class EmbeddingCache:
-    """Passage vectors keyed by text hash, one file pair per embedding model."""
+    """Passage vectors keyed by text hash, one file per embedding model.
 
-    def __init__(self, folder: Path, model_id: str):
-        slug = "".join(c if c.isalnum() else "_" for c in model_id)
-        self.vectors_path = folder / f"{slug}.npy"
-        self.keys_path = folder / f"{slug}.keys.json"
+    Keys and vectors live together in one ``.npz`` that is written to a temporary file and renamed into
+    place, so a build that dies while saving leaves the previous file whole, and keys can never be paired
+    with another build's vectors. A file that is unreadable or does not fit the model is ignored (the
+    texts are embedded again) and reported in ``problem``; it never reaches an index.
+    """
+
+    SUFFIX = ".npz"
+
+    def __init__(self, folder: Path, model_id: str, dim: int | None = None):
+        self.folder = folder
+        self.path = self.path_for(folder, model_id)
         self.rows: dict[str, np.ndarray] = {}
-        if self.vectors_path.is_file() and self.keys_path.is_file():
-            keys = json.loads(self.keys_path.read_text(encoding="utf-8"))
-            vectors = np.load(self.vectors_path)
-            if len(keys) == len(vectors):
-                self.rows = dict(zip(keys, vectors, strict=True))
+        self.problem: str | None = None
+        if self.path.is_file():
+            self._load(dim)
+
+    @classmethod
+    def path_for(cls, folder: Path, model_id: str) -> Path:
+        slug = "".join(c if c.isalnum() else "_" for c in model_id)
+        return folder / f"{slug}{cls.SUFFIX}"
+
+    def _load(self, dim: int | None) -> None:
+        try:
+            with np.load(self.path, allow_pickle=False) as stored:
+                keys, vectors = stored["keys"], stored["vectors"]
+        except Exception as exc:  # a torn or foreign file: numpy raises several unrelated types
+            self.problem = f"向量缓存 {self.path} 无法读取（{type(exc).__name__}），已忽略并重新计算"
+            return
+        if keys.ndim != 1 or vectors.ndim != 2 or len(keys) != len(vectors):
+            self.problem = f"向量缓存 {self.path} 的键与向量数量不一致，已忽略并重新计算"
+        elif dim is not None and len(vectors) and vectors.shape[1] != dim:
+            self.problem = f"向量缓存 {self.path} 的维度为 {vectors.shape[1]}，模型为 {dim}，已忽略并重新计算"
+        elif not np.isfinite(vectors).all():
+            self.problem = f"向量缓存 {self.path} 含有非有限数值，已忽略并重新计算"
+        else:
+            self.rows = dict(zip(keys.tolist(), vectors.astype(np.float32), strict=True))
 
     def save(self, keep: Iterable[str]) -> None:
-        """Keep the vectors of the latest build only, so the cache does not grow without end."""
+        """Keep only the vectors of ``keep`` (the texts of the versions kept on disk): bounded by them."""
         kept = [k for k in dict.fromkeys(keep) if k in self.rows]
         if not kept:
             return
-        self.vectors_path.parent.mkdir(parents=True, exist_ok=True)
-        temp_vectors = self.vectors_path.with_suffix(".tmp.npy")
-        np.save(temp_vectors, np.stack([self.rows[k] for k in kept]))
-        temp_keys = self.keys_path.with_suffix(".tmp")
-        temp_keys.write_text(json.dumps(kept), encoding="utf-8")
-        os.replace(temp_vectors, self.vectors_path)
-        os.replace(temp_keys, self.keys_path)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temp = self.folder / f".{self.path.stem}.{os.getpid()}.tmp{self.SUFFIX}"
+        try:
+            with temp.open("wb") as handle:
+                np.savez(handle, keys=np.array(kept), vectors=np.stack([self.rows[k] for k in kept]))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.path)
+        finally:
+            temp.unlink(missing_ok=True)
 
 
 # --- building -----------------------------------------------------------------------------------
@@ -163,6 +192,10 @@ class BuildReport:
     embedded: int
     reused: int
     seconds: dict[str, float]
+    # The dense rows as built (row i belongs to entry row_entry[i]), for checks that compare questions.
+    vectors: np.ndarray | None = None
+    row_entry: np.ndarray | None = None
+    cache_problem: str | None = None
 
 
 def _progress(items: Iterable[Any], desc: str, total: int, enabled: bool) -> Iterable[Any]:
@@ -187,8 +220,13 @@ def build_index(
     progress: bool = False,
     switch: bool = True,
     log: Callable[[str], None] = lambda message: None,
+    keep_cached: Iterable[str] = (),
 ) -> BuildReport:
-    """Write a complete new version under ``out_root/versions`` and, if asked, point ``current`` at it."""
+    """Write a complete new version under ``out_root/versions`` and, if asked, point ``current`` at it.
+
+    The embedding cache keeps this build's texts plus ``keep_cached`` (text hashes of other versions
+    still on disk) and nothing else.
+    """
     kb.raise_for_problems()
     if not kb.entries:
         raise ValueError("知识库为空：没有可索引的条目")
@@ -222,7 +260,7 @@ def build_index(
         for text in dense_texts(entry):
             texts.append(text)
             row_entry.append(number)
-    cache = EmbeddingCache(out_root / "cache", embedder.model_id)
+    cache = EmbeddingCache(out_root / "cache", embedder.model_id, embedder.dim)
     hashes = [text_hash(t) for t in texts]
     text_of = dict(zip(hashes, texts, strict=True))
     missing = [h for h in text_of if h not in cache.rows]
@@ -230,7 +268,13 @@ def build_index(
     with tqdm(total=len(missing), desc="向量化", disable=not progress, unit="条", leave=False) as bar:
         for start in range(0, len(missing), batch):
             chunk = missing[start : start + batch]
-            vectors = embedder.embed_passages([text_of[h] for h in chunk])
+            vectors = np.asarray(embedder.embed_passages([text_of[h] for h in chunk]), dtype=np.float32)
+            if vectors.shape != (len(chunk), embedder.dim) or not np.isfinite(vectors).all():
+                # Never cache or index what a faulty model returned: it would outlive this build.
+                raise ValueError(
+                    f"向量模型 {embedder.model_id} 返回了无效向量（形状 {vectors.shape}，"
+                    f"应为 {(len(chunk), embedder.dim)}，或含非有限数值）"
+                )
             for h, vector in zip(chunk, vectors, strict=True):
                 cache.rows[h] = vector.astype(np.float32)
             bar.update(len(chunk))
@@ -261,6 +305,10 @@ def build_index(
             terms[number] = term
         (temp / "vocab.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
         analyzer.save(temp / "analyzer")
+        for rel in SERVING_ASSIST_FILES:
+            if (kb.root / rel).is_file():
+                (temp / rel).parent.mkdir(exist_ok=True)
+                shutil.copyfile(kb.root / rel, temp / rel)
         bm25.save(temp)
         dense.save(temp)
         counts = {kind.value: sum(1 for e in entries if e.kind is kind) for kind in Kind}
@@ -283,12 +331,13 @@ def build_index(
         }
         # The manifest is written last: a folder without one is an incomplete build.
         (temp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        # The cache before the version: a failed cache write must not leave a complete, unpublished folder.
+        cache.save([*hashes, *keep_cached])
         final = versions / version
         os.replace(temp, final)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    cache.save(hashes)
     seconds["write"] = time.perf_counter() - tick
     if switch:
         switch_current(out_root, version)
@@ -301,6 +350,9 @@ def build_index(
         embedded=len(missing),
         reused=len(set(hashes)) - len(missing),
         seconds=seconds,
+        vectors=matrix,
+        row_entry=np.asarray(row_entry, dtype=np.int64),
+        cache_problem=cache.problem,
     )
 
 

@@ -17,12 +17,22 @@ from typing import Literal
 
 import numpy as np
 
+from kbassist.assistdata import NO_ANSWER, STAGE_PLANS
 from kbassist.dense import Embedder, ModelMismatchError, QueryCache, make_embedder
 from kbassist.fuse import Fused, Ranked, reciprocal_rank_fusion
 from kbassist.index import IndexData, load_index
+from kbassist.intent import Classification, IntentClassifier
+from kbassist.noanswer import Evidence, load_no_answer
 from kbassist.normalize import exact_key, normalize
 from kbassist.schema import ANSWER_KINDS, Entry, Kind
-from kbassist.scripts import ScriptSuggestion, linked_scripts, order_by_stage
+from kbassist.scripts import (
+    ScriptSuggestion,
+    choose_plan,
+    linked_scripts,
+    load_stage_plans,
+    order_by_stage,
+    scenario_scripts,
+)
 from kbassist.segment import Token, is_model_number
 from kbassist.settings import Settings
 
@@ -91,6 +101,9 @@ class SearchResult:
     index_version: str
     took_ms: float
     timings: Mapping[str, float] = field(default_factory=dict)
+    intent: Classification | None = None  # the customer's intent and emotion, with cues and neighbours
+    confidence: float | None = None  # calibrated; None in bm25 mode (no query vector) or with no hits
+    evidence: Evidence | None = None  # what the confidence was computed from
 
 
 class Searcher:
@@ -139,6 +152,13 @@ class Searcher:
         for word, canonical in data.analyzer.synonyms.items():
             groups.setdefault(canonical, {canonical}).add(word)
         self._synonym_group = groups
+        self._scripts = tuple(e for e in entries if e.kind is Kind.SCRIPT)
+        # The assist data built into this index version, unless a folder is configured explicitly.
+        built_in = data.path / "assist"
+        assist = settings.assist_dir or (built_in if built_in.is_dir() else settings.assist_folder)
+        self.intents = IntentClassifier.from_folder(assist, embedder)
+        self.no_answer = load_no_answer(assist / NO_ANSWER).with_threshold(settings.no_answer_threshold)
+        self.stage_plans = load_stage_plans(assist / STAGE_PLANS) if (assist / STAGE_PLANS).is_file() else ()
 
     @classmethod
     def open(
@@ -225,6 +245,7 @@ class Searcher:
         timings["analyze"] = _ms(tick)
 
         rankings: dict[str, list[tuple[int, float]]] = {}
+        vector: np.ndarray | None = None
         if mode in ("hybrid", "bm25"):
             tick = time.perf_counter()
             rankings["bm25"] = self._bm25(term_ids, mask, depth)
@@ -249,7 +270,15 @@ class Searcher:
         hits = tuple(self._hit(f, tokens, f.entry in exact) for f in fused[:top_k])
 
         tick = time.perf_counter()
-        scripts = self.select_scripts(hits, as_of, values)
+        # The query vector the dense search already has: classification never calls the model again.
+        classification = self.intents.classify(query, vector) if self.intents and normalize(query) else None
+        timings["intent"] = _ms(tick)
+        evidence = self._evidence(hits, rankings, term_ids, depth)
+        confidence = 1.0 if exact and hits else (self.no_answer.confidence(evidence) if evidence else None)
+        no_good_answer = not hits or (confidence is not None and confidence < self.no_answer.threshold)
+
+        tick = time.perf_counter()
+        scripts = self.select_scripts(hits, as_of, values, classification, no_good_answer)
         timings["scripts"] = _ms(tick)
         timings["total"] = _ms(started)
         return SearchResult(
@@ -258,10 +287,13 @@ class Searcher:
             hits=hits,
             scripts=scripts,
             exact_match=bool(exact),
-            no_good_answer=not hits,
+            no_good_answer=no_good_answer,
             index_version=self.version,
             took_ms=timings["total"],
             timings=timings,
+            intent=classification,
+            confidence=None if confidence is None else round(confidence, 4),
+            evidence=evidence,
         )
 
     def ranked_ids(
@@ -314,15 +346,43 @@ class Searcher:
             found += [w for w in self._synonym_group.get(token.term, ()) if w in shown]
         return tuple(dict.fromkeys(found))
 
+    def _evidence(
+        self, hits: Sequence[Hit], rankings: Mapping[str, list[tuple[int, float]]], term_ids: Sequence[int], depth: int
+    ) -> Evidence | None:
+        """The top hit's BM25 score and cosine (see kbassist.noanswer); None without a dense ranking."""
+        if not hits or "dense" not in rankings:
+            return None
+        explanation = hits[0].explanation
+        bm25 = explanation.bm25_score
+        if bm25 is None:
+            listed = rankings.get("bm25")
+            if listed is None:  # dense mode: score the one entry
+                bm25 = float(self.data.bm25.scores(term_ids)[self.by_id[hits[0].entry.id]]) if term_ids else 0.0
+            else:  # not among the candidates: below the last one, or 0 when every match was listed
+                bm25 = listed[-1][1] if len(listed) >= depth else 0.0
+        cosine = explanation.dense_score
+        if cosine is None:
+            cosine = rankings["dense"][-1][1] if rankings["dense"] else 0.0
+        return Evidence(bm25=float(bm25), cosine=float(cosine))
+
     def select_scripts(
-        self, hits: Sequence[Hit], as_of: date, values: Mapping[str, str] | None = None
+        self,
+        hits: Sequence[Hit],
+        as_of: date,
+        values: Mapping[str, str] | None = None,
+        classification: Classification | None = None,
+        no_good_answer: bool = False,
     ) -> tuple[ScriptSuggestion, ...]:
-        valid = [
-            (script, reason)
-            for script, reason in linked_scripts([h.entry for h in hits[:3]], self._scripts_by_link)
-            if script.is_valid_on(as_of)
-        ]
-        return order_by_stage(valid, self.settings.scripts_per_stage, values)
+        """Linked scripts of the top results first, then scenario scripts for the intent and emotion,
+        in the stage order of the situation's plan; the call-back scripts when there is no good answer."""
+        intent = classification.intent.label if classification else None
+        emotion = classification.emotion.label if classification else None
+        linked = [] if no_good_answer else linked_scripts([h.entry for h in hits[:3]], self._scripts_by_link)
+        wanted = classification is not None or no_good_answer
+        scenario = scenario_scripts(self._scripts, intent, emotion, no_good_answer) if wanted else []
+        valid = [(script, reason) for script, reason in [*linked, *scenario] if script.is_valid_on(as_of)]
+        plan = choose_plan(self.stage_plans, intent, emotion, no_good_answer)
+        return order_by_stage(valid, self.settings.scripts_per_stage, values, stages=plan.stages)
 
 
 def _codes(values: Iterable[str | None]) -> tuple[dict[str, int], np.ndarray]:

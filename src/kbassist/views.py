@@ -6,6 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel
 
+from kbassist.intent import Classification, CueMatch
 from kbassist.schema import Entry, Kind, Stage
 from kbassist.scripts import ScriptSuggestion
 from kbassist.search import Hit, SearchResult
@@ -103,6 +104,54 @@ class ScriptView(BaseModel):
         )
 
 
+class CueView(BaseModel):
+    label: str  # the intent or emotion this cue supports
+    cue: str  # as written in intent_cues.yaml
+    text: str  # what matched: query[start:end]
+    start: int
+    end: int
+    weight: float
+
+    @classmethod
+    def of(cls, match: CueMatch) -> CueView:
+        return cls(**vars(match))
+
+
+class NeighbourView(BaseModel):
+    text: str
+    intent: str
+    emotion: str
+    similarity: float
+
+
+class IntentView(BaseModel):
+    """The customer's intent and emotion, each with its confidence and the evidence behind it."""
+
+    intent: str
+    intent_confidence: float
+    emotion: str
+    emotion_confidence: float
+    intent_scores: dict[str, float]  # every label's confidence, best first
+    emotion_scores: dict[str, float]
+    cues: list[CueView]  # every matched cue, intent and emotion, in text order
+    neighbours: list[NeighbourView]  # nearest labelled utterances (empty in bm25 mode)
+    explanation: str  # one line in Chinese
+
+    @classmethod
+    def of(cls, result: Classification) -> IntentView:
+        return cls(
+            intent=result.intent.label,
+            intent_confidence=result.intent.confidence,
+            emotion=result.emotion.label,
+            emotion_confidence=result.emotion.confidence,
+            intent_scores=dict(result.intent.scores),
+            emotion_scores=dict(result.emotion.scores),
+            cues=[CueView.of(c) for c in sorted((*result.intent.cues, *result.emotion.cues), key=lambda c: c.start)],
+            neighbours=[NeighbourView(**vars(n)) for n in result.neighbours],
+            explanation=result.explain(),
+        )
+
+
 class SearchView(BaseModel):
     query: str
     mode: str
@@ -113,6 +162,8 @@ class SearchView(BaseModel):
     index_version: str
     took_ms: float
     timings: dict[str, float] | None = None
+    intent: IntentView | None = None
+    confidence: float | None = None  # calibrated answer confidence; no_good_answer when below the threshold
 
     @classmethod
     def of(cls, result: SearchResult, explain: bool = False) -> SearchView:
@@ -126,6 +177,8 @@ class SearchView(BaseModel):
             index_version=result.index_version,
             took_ms=round(result.took_ms, 3),
             timings=dict(result.timings) if explain else None,
+            intent=IntentView.of(result.intent) if result.intent else None,
+            confidence=result.confidence,
         )
 
 

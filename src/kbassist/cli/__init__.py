@@ -3,7 +3,9 @@
 Each module registers its commands on the one Typer app; importing them here is what makes them exist.
 """
 
-from kbassist.cli import core  # noqa: F401  (registers validate, build, ask, eval)
+# Each module registers its commands: core (validate, build, ask, eval), index_cmds (index list/rollback),
+# serve (serve, keys add), assist (lint, eval-intent, eval-no-answer), quiz.
+from kbassist.cli import assist, core, index_cmds, quiz, serve  # noqa: F401
 from kbassist.cli.app import ExitCode, app
 
 __all__ = ["ExitCode", "app", "main"]

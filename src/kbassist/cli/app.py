@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from kbassist.assistdata import AssistDataError
 from kbassist.dense import ModelMismatchError
 from kbassist.index import IndexNotFoundError
 from kbassist.search import Searcher
@@ -27,6 +28,8 @@ class ExitCode(IntEnum):
     BUILD_CHECK_FAILED = 4
     NO_INDEX = 5
     MODEL_MISMATCH = 6
+    INDEX_BUSY = 7  # another build or rollback holds the index root's lock
+    LINT_FOUND = 8  # `kbassist lint` found wording to change
 
 
 app = typer.Typer(
@@ -46,7 +49,8 @@ IndexOption = Annotated[Path | None, typer.Option("--index", "-i", help="索引�
 
 
 def fail(message: str, code: ExitCode = ExitCode.FAILED) -> NoReturn:
-    errors.print(f"[bold red]错误：[/]{escape(message)}")
+    # soft_wrap: one error, one line, also in a batch job's log (no wrapping at 80 columns)
+    errors.print(f"[bold red]错误：[/]{escape(message)}", soft_wrap=True)
     raise typer.Exit(int(code))
 
 
@@ -66,3 +70,5 @@ def open_searcher(index: Path | None, settings: Settings) -> Searcher:
         fail(str(exc), ExitCode.NO_INDEX)
     except ModelMismatchError as exc:
         fail(str(exc), ExitCode.MODEL_MISMATCH)
+    except AssistDataError as exc:  # data/assist: intent cues, stage plans, no-answer calibration
+        fail(str(exc), ExitCode.INVALID_DATA)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,14 +22,13 @@ from kbassist.cli.app import (
     open_searcher,
     parse_day,
 )
-from kbassist.dense import make_embedder
+from kbassist.cli.index_cmds import run_build
 from kbassist.evaluate import METRICS, evaluate, load_questions
-from kbassist.index import build_index, is_up_to_date
 from kbassist.schema import Kind
 from kbassist.search import MODES, Filters, Mode, SearchResult
 from kbassist.settings import Settings
 from kbassist.sources import LoadError, load_knowledge_base
-from kbassist.views import KIND_LABELS, SearchView
+from kbassist.views import KIND_LABELS, SearchView, SourceView
 
 # --- validate / build -----------------------------------------------------------------------------
 
@@ -63,47 +61,12 @@ def build(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="显示进度条")] = True,
     json_output: Annotated[bool, typer.Option("--json", help="以 JSON 输出构建报告")] = False,
     if_changed: Annotated[bool, typer.Option("--if-changed", help="知识库文件与当前索引一致时跳过构建")] = False,
+    report_file: Annotated[
+        Path | None, typer.Option("--report", help="把构建报告（JSON）写到此文件，成功或失败都写")
+    ] = None,
 ) -> None:
-    """从知识库构建新的索引版本，并在完成后切换 current 指针。"""
-    settings = Settings()
-    root = source or settings.data_dir
-    out_root = out or settings.index_dir
-    try:
-        kb = load_knowledge_base(root)
-    except FileNotFoundError as exc:
-        fail(str(exc), ExitCode.USAGE)
-    if kb.problems:
-        for problem in kb.problems:
-            print(problem, file=sys.stderr)
-        fail(f"知识库有 {len(kb.problems)} 个问题，未构建索引（current 保持不变）", ExitCode.INVALID_DATA)
-    embedder = make_embedder(settings)
-    if if_changed and is_up_to_date(out_root, kb, embedder.model_id):
-        console.print(f"索引已是最新（{out_root}），无需重建")
-        return
-    try:
-        report = build_index(kb, out_root, settings, embedder, progress=progress and sys.stderr.isatty())
-    except (LoadError, ValueError) as exc:
-        fail(str(exc), ExitCode.BUILD_CHECK_FAILED)
-    if json_output:
-        print(
-            json.dumps(
-                {
-                    "version": report.version,
-                    "path": str(report.path),
-                    "counts": report.counts,
-                    "embedded": report.embedded,
-                    "reused": report.reused,
-                    "seconds": report.seconds,
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-        return
-    console.print(f"[green]索引已构建[/]：版本 {report.version}")
-    console.print(f"  目录：{report.path}")
-    console.print("  条目：" + "，".join(f"{KIND_LABELS[Kind(k)]} {report.counts[k]}" for k in [x.value for x in Kind]))
-    console.print(f"  向量：新计算 {report.embedded}，复用缓存 {report.reused}；用时 {report.seconds['total']:.1f} 秒")
+    """从知识库构建新的索引版本，检查通过后才切换 current 指针（失败时 current 保持不变）。"""
+    run_build(source, out, progress, json_output, if_changed, report_file)
 
 
 # --- ask ------------------------------------------------------------------------------------------
@@ -111,6 +74,12 @@ def build(
 
 def _validity(start: date | None, end: date | None) -> str:
     return f"{start or '不限'} 至 {end or '长期'}"
+
+
+def _where(source: SourceView) -> str:
+    """A policy clause is cited by title and clause, with its file; anything else by its file and line."""
+    location = f"{source.file}:{source.line}"
+    return location if source.citation == location else f"{source.citation} · {location}"
 
 
 def _highlight(text: str, terms: list[str]) -> str:
@@ -126,13 +95,21 @@ def print_result(result: SearchResult, explain: bool) -> None:
     console.print(f"[bold]问：[/]{escape(view.query)}  [dim]（索引 {view.index_version} · {view.took_ms:.0f} 毫秒）[/]")
     if view.exact_match:
         console.print("[bold green]✔ 与标准问/相似问完全一致[/]")
+    if view.intent:
+        i = view.intent
+        console.print(
+            f"[bold]客户意图：[/]{i.intent}（置信度 {i.intent_confidence:.0%}）  "
+            f"[bold]情绪：[/]{i.emotion}（置信度 {i.emotion_confidence:.0%}）"
+        )
+        console.print(f"  [dim]依据：{escape(i.explanation)}[/]")
     if view.no_good_answer:
-        console.print("[bold yellow]未找到可靠答案：请核实后回电或转接[/]")
+        shown = f"（答案置信度 {view.confidence:.2f}）" if view.confidence is not None else ""
+        console.print(f"[bold yellow]未找到可靠答案{shown}：请勿猜测，按下方话术核实后回电或转接；以下结果仅供参考[/]")
     for rank, hit in enumerate(view.results, start=1):
         console.print(f"\n[bold cyan]{rank}. [{hit.kind_label}] {escape(hit.title)}[/]  [dim]得分 {hit.score:.4f}[/]")
         console.print("   " + _highlight(hit.text, hit.matched_terms).replace("\n", "\n   "))
         console.print(
-            f"   [dim]来源：{escape(hit.source.citation)} · {escape(hit.source.file)}:{hit.source.line}"
+            f"   [dim]来源：{escape(_where(hit.source))}"
             f" · 有效期 {_validity(hit.source.effective_from, hit.source.effective_to)}[/]"
         )
         if hit.explanation:
@@ -160,9 +137,12 @@ def ask(
     mode: Annotated[str, typer.Option("--mode", help="hybrid / bm25 / dense")] = "hybrid",
     json_output: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="显示各检索器的排名与得分")] = False,
+    value: Annotated[
+        list[str] | None, typer.Option("--value", help="话术占位符的取值，如 --value 客户称呼=王女士，可多次")
+    ] = None,
     index: IndexOption = None,
 ) -> None:
-    """回答一个客户问题：排序后的答案（含来源与有效期）和推荐话术。"""
+    """回答一个客户问题：客户意图与情绪、排序后的答案（含来源与有效期）和推荐话术。"""
     if mode not in MODES:
         fail(f"未知检索模式 {mode!r}，可选：{' / '.join(MODES)}", ExitCode.USAGE)
     if not question.strip():
@@ -171,11 +151,23 @@ def ask(
         filters = Filters.of(kind=kind, category=category, product_line=product_line, channel=channel)
     except ValueError as exc:
         fail(str(exc), ExitCode.USAGE)
+    values: dict[str, str] = {}
+    for pair in value or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--value {pair!r} 格式应为 名称=取值，例如 客户称呼=王女士", ExitCode.USAGE)
+        values[key.strip().strip("{}")] = text.strip()
     settings = Settings()
     searcher = open_searcher(index, settings)
     mode_value: Mode = mode
     result = searcher.search(
-        question, top_k=top_k, filters=filters, as_of=parse_day(as_of), mode=mode_value, explain=explain
+        question,
+        top_k=top_k,
+        filters=filters,
+        as_of=parse_day(as_of),
+        mode=mode_value,
+        explain=explain,
+        values=values,
     )
     if json_output:
         print(SearchView.of(result, explain).model_dump_json(indent=2))

@@ -29,6 +29,14 @@ LAYOUT: tuple[tuple[str, str, Loader], ...] = (
     ("scripts", ".yml", load_scripts),
 )
 ANALYZER_FILES = ("dict/user_dict.txt", "dict/synonyms.txt", "dict/stopwords.txt")
+# Agent-assist data a search uses (intent cues and examples, no-answer calibration, stage plans). A build
+# copies them into the version folder, so serving and rollback use the data the version was built with.
+SERVING_ASSIST_FILES = (
+    "assist/intent_cues.yaml",
+    "assist/utterances.jsonl",
+    "assist/no_answer.json",
+    "assist/stage_plans.yaml",
+)
 
 
 @dataclass
@@ -82,7 +90,7 @@ def load_knowledge_base(root: Path | str) -> KnowledgeBase:
         found, trouble = loader(path, display_path(path))
         entries += found
         problems += trouble
-    for rel in ANALYZER_FILES:
+    for rel in (*ANALYZER_FILES, *SERVING_ASSIST_FILES):
         if (root / rel).is_file():
             hashes[rel] = _sha256(root / rel)
     if not files:

