@@ -6,7 +6,7 @@ DATA   ?= data
 INDEX  ?= index
 PIP    := $(BIN)/python -m pip
 
-.PHONY: help install install-dev index reindex serve test test-fast lint format eval eval-assist bench clean
+.PHONY: help install install-dev browsers index reindex serve test test-fast lint format eval eval-assist bench clean
 
 help:
 	@echo "make serve   - set up, build the index from $(DATA)/ if it changed, serve on 127.0.0.1:8000"
@@ -40,7 +40,21 @@ reindex: install
 serve: index
 	$(BIN)/kbassist serve --index $(INDEX)
 
-test: install-dev
+# Debian's Chromium and a CJK font for the browser tests (a test framework's own browser download does
+# not work offline). As root (CI) a failed install fails the build; elsewhere, without root or sudo, it
+# warns and the browser tests skip themselves.
+CHROMIUM ?= /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+BROWSER_PACKAGES := chromium chromium-driver fonts-wqy-microhei
+browsers:
+	@if [ -x $(CHROMIUM) ] && [ -f $(CJK_FONT) ]; then exit 0; fi; \
+	apt_install="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(BROWSER_PACKAGES)"; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then sh -c "$$apt_install"; \
+	elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
+		sudo sh -c "$$apt_install" || echo "warning: could not install $(BROWSER_PACKAGES); browser tests will be skipped"; \
+	else echo "warning: $(CHROMIUM) missing and no apt-get/sudo to install $(BROWSER_PACKAGES); browser tests will be skipped"; fi
+
+test: install-dev browsers
 	$(BIN)/python -m pytest
 
 test-fast: install-dev
@@ -62,8 +76,9 @@ eval-assist: index
 	$(BIN)/kbassist eval-intent
 	$(BIN)/kbassist eval-no-answer --index $(INDEX) -q $(DATA)/eval/questions.jsonl -q $(DATA)/eval/holdout.jsonl
 
+# e.g. make bench BENCH_ARGS="--size 10000 --skip-http"; see benchmarks/run_all.py --help
 bench: install-dev
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(INDEX) runs .pytest_cache .mypy_cache .ruff_cache

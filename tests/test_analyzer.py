@@ -86,3 +86,13 @@ class TestDictionarySynonymsStopwords:
         again = Analyzer.from_folder(tmp_path)
         for text in ("七日无理由退钱", "烧水壶KFR-35GW的", "马桶盖有啥用"):
             assert again.terms(text) == analyzer.terms(text)
+
+
+class TestModelNumbersInAQuery:
+    def test_runs_typed_apart_are_joined(self) -> None:
+        from kbassist.segment import model_numbers_in
+
+        assert model_numbers_in("kfr35gw bp3dn8y ph200")[-1] == "kfr35gwbp3dn8yph200"
+        assert model_numbers_in("ＫＦＲ－３５ＧＷ／ＢＰ３") == ["kfr35gwbp3"]
+        assert model_numbers_in("s8pro扫地机 和 wifi") == ["s8pro"]  # no digit in wifi: not a model
+        assert model_numbers_in("35gw的空调，BCD510") == ["35gw", "bcd510"]  # Chinese text separates them

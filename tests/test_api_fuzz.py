@@ -1,4 +1,4 @@
-"""No input produces a 500: arbitrary JSON, strings and bytes against search, feedback and entries.
+"""No input produces a 500: arbitrary JSON, strings and bytes against search, feedback, lint and entries.
 
 Every answer is either a success or a 4xx in the one error shape.
 """
@@ -90,6 +90,12 @@ def feedback_bodies() -> st.SearchStrategy[Any]:
     return st.one_of(fields, fields, json_values)
 
 
+def lint_bodies() -> st.SearchStrategy[Any]:
+    drafts = st.one_of(any_text, st.sampled_from(["这个不能退，全网最低价", "手机13812345678", "最近第一次", " "]))
+    fields = st.fixed_dictionaries({"text": mostly(drafts, json_values)})
+    return st.one_of(fields, fields, json_values)
+
+
 def encode(body: Any) -> bytes:
     # ensure_ascii: lone surrogates travel as \\ud800 escapes, the way a buggy client would send them.
     return json.dumps(body, ensure_ascii=True, allow_nan=True).encode()
@@ -148,6 +154,16 @@ def test_feedback_never_500(client: TestClient, body: Any) -> None:
 
 
 @FUZZ
+@given(lint_bodies())
+def test_lint_never_500(client: TestClient, body: Any) -> None:
+    response = client.post("/v1/lint", content=encode(body), headers={**KEY, "Content-Type": "application/json"})
+    assert_handled(response)
+    if response.status_code == 200:
+        report = response.json()
+        assert all(report["text"][h["start"] : h["end"]] == h["text"] for h in report["hits"])
+
+
+@FUZZ
 @given(any_text)
 def test_entries_never_500(client: TestClient, entry_id: str) -> None:
     path = "/v1/entries/" + quote(entry_id.encode("utf-8", "surrogatepass"), safe="")
@@ -159,7 +175,7 @@ def test_entries_never_500(client: TestClient, entry_id: str) -> None:
     st.binary(max_size=200), st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded"])
 )
 def test_raw_bytes_never_500(client: TestClient, raw: bytes, content_type: str) -> None:
-    for path in ("/v1/search", "/v1/feedback"):
+    for path in ("/v1/search", "/v1/feedback", "/v1/lint"):
         assert_handled(client.post(path, content=raw, headers={**KEY, "Content-Type": content_type}))
 
 

@@ -64,7 +64,7 @@ def test_bad_question_file(tmp_path: Path) -> None:
         load_questions(path)
     assert [str(p).split(": ", 1)[1] for p in info.value.problems] == [
         "query: 缺少问题文本",
-        "json: JSON 格式错误：Expecting property name enclosed in double quotes",
+        "json: JSON 格式错误（第 2 列）：Expecting property name enclosed in double quotes",
         "relevant_ids: 应为编号列表",
     ]
 

@@ -555,3 +555,15 @@ def test_cli_index_commands_without_an_index(cli_env: Path) -> None:
     assert runner.invoke(app, ["index", "list"]).exit_code == 5
     assert json.loads(runner.invoke(app, ["index", "list", "--json"]).stdout) == []
     assert runner.invoke(app, ["index", "rollback"]).exit_code == 5
+
+
+def test_near_duplicates_must_also_share_their_words() -> None:
+    from kbassist.reindex import _same_words
+    from kbassist.segment import Analyzer
+
+    analyzer = Analyzer(words=["发货"], synonyms={"退钱": "退款"}, stopwords=["的", "了", "吗", "怎么"])
+    # The bundled model rates these two at cosine 0.993; they ask opposite things.
+    assert not _same_words(analyzer, "还没发货的订单怎么取消？", "已经发货的订单怎么取消？")
+    assert _same_words(analyzer, "换货发票要重开吗", "换货了发票要重开吗")
+    assert _same_words(analyzer, "退款多久到账", "退钱多久到账")
+    assert _same_words(None, "任何", "问题")  # without an analyzer only the cosine decides

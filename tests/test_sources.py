@@ -134,6 +134,10 @@ class TestValidation:
                   - id: scr-bad-02
                     stage: 寒暄
                     text: ""
+                  - id: scr-bad-03
+                    stage: 方案
+                    text: 好的
+                    intents: [投诉, 查询]
                 """
             ),
             encoding="utf-8",
@@ -149,6 +153,7 @@ class TestValidation:
         assert "bad.yaml:3: links: 关联的编号 faq-missing-999 不存在" in found
         assert any(m.startswith("bad.yaml:8: stage: 未知话术阶段 '寒暄'") for m in found)
         assert "bad.yaml:9: text: 内容为空" in found
+        assert "bad.yaml:13: intents: 意图 查询 无效，可选：咨询 / 投诉 / 建议 / 催办 / 退换货 / 维修" in found
 
     def test_missing_required_fields(self, tmp_path: Path) -> None:
         (tmp_path / "faq").mkdir()

@@ -6,7 +6,6 @@ knowledge base's, so a supervisor can fix a cue or a lint rule without reading c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from kbassist.sources.common import Problem
+from kbassist.schema import EMOTIONS, INTENTS
+from kbassist.sources.common import Problem, read_json_lines
 
 INTENT_CUES = "intent_cues.yaml"
 UTTERANCES = "utterances.jsonl"
@@ -25,8 +25,6 @@ NO_ANSWER = "no_answer.json"
 STAGE_PLANS = "stage_plans.yaml"
 
 # The fixed label sets. Scripts' `intents` / `emotions` use the same words.
-INTENTS: tuple[str, ...] = ("咨询", "投诉", "建议", "催办", "退换货", "维修")
-EMOTIONS: tuple[str, ...] = ("平静", "焦急", "愤怒")
 
 
 _HALF_PUNCTUATION = {",": "，", "!": "！", "?": "？", ":": "：", ";": "；", "(": "（", ")": "）"}
@@ -128,17 +126,7 @@ def load_utterances(path: Path) -> list[Utterance]:
     out: list[Utterance] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(file, number, "json", f"JSON 格式错误：{exc.msg}"))
-            continue
-        if not isinstance(row, dict):
-            problems.append(Problem(file, number, "record", "每行应为一个对象 {text, intent, emotion}"))
-            continue
+    for number, row in read_json_lines(path, file, problems):
         text = str(row.get("text") or "").strip()
         intent = str(row.get("intent") or "").strip()
         emotion = str(row.get("emotion") or "").strip()

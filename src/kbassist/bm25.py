@@ -168,9 +168,15 @@ class FieldedBM25:
     def entry_has_term(self, entry: int, term: int) -> bool:
         if self.body.has_term(entry, term):
             return True
+        if term < 0 or term >= self.keys.n_terms:
+            return False
         start = int(self.key_offsets[entry])
         end = int(self.key_offsets[entry + 1]) if entry + 1 < self.n_entries else self.keys.n_docs
-        return any(self.keys.has_term(row, term) for row in range(start, end))
+        # The entry's keys are the rows start..end-1 and postings are sorted: one search finds whether any
+        # of them has the term (the search asks this for every query word in every hit).
+        postings = self.keys.indices[self.keys.indptr[term] : self.keys.indptr[term + 1]]
+        position = int(np.searchsorted(postings, start))
+        return position < len(postings) and int(postings[position]) < end
 
     def save(self, folder: Path) -> None:
         self.keys.save(folder, "bm25_keys")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from kbassist.sources.common import LoadError, Problem
+from kbassist.sources.common import LoadError, Problem, read_json_lines
 
 Run = Mapping[str, Sequence[tuple[str, float]]]  # qid -> [(entry id, score)], best first
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
@@ -32,26 +31,18 @@ def load_questions(path: Path) -> list[Question]:
     questions: list[Question] = []
     problems: list[Problem] = []
     seen: set[str] = set()
-    file = str(path)
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(file, number, "json", f"JSON 格式错误：{exc.msg}"))
-            continue
-        query = str(data.get("query") or "").strip() if isinstance(data, dict) else ""
+    for number, data in read_json_lines(path, str(path), problems):
+        query = str(data.get("query") or "").strip()
         if not query:
-            problems.append(Problem(file, number, "query", "缺少问题文本"))
+            problems.append(Problem(str(path), number, "query", "缺少问题文本"))
             continue
         relevant = data.get("relevant_ids", [])
         if not isinstance(relevant, list):
-            problems.append(Problem(file, number, "relevant_ids", "应为编号列表"))
+            problems.append(Problem(str(path), number, "relevant_ids", "应为编号列表"))
             continue
         qid = str(data.get("qid") or number)
         if qid in seen:
-            problems.append(Problem(file, number, "qid", f"qid {qid} 重复"))
+            problems.append(Problem(str(path), number, "qid", f"qid {qid} 重复"))
             continue
         seen.add(qid)
         questions.append(Question(qid, query, tuple(map(str, relevant)), tuple(data.get("tags") or ())))

@@ -180,6 +180,13 @@ def dense_texts(entry: Entry) -> list[str]:
     return [f"{entry.title}\n{entry.text}"]
 
 
+def dense_index_kind(settings: Settings, rows: int) -> str:
+    """The FAISS index to build for this many dense rows (``dense_index=auto``: HNSW for large ones)."""
+    if settings.dense_index == "auto":
+        return "hnsw" if rows >= settings.hnsw_min_rows else "flat"
+    return settings.dense_index
+
+
 def body_text(entry: Entry) -> str:
     return entry.text
 
@@ -282,15 +289,12 @@ def build_index(
     seconds["embed"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    dense = DenseIndex.build(
-        matrix, np.asarray(row_entry), len(entries), kind=settings.dense_index, hnsw_m=settings.hnsw_m
-    )
+    dense_kind = dense_index_kind(settings, len(texts))
+    dense = DenseIndex.build(matrix, np.asarray(row_entry), len(entries), kind=dense_kind, hnsw_m=settings.hnsw_m)
     seconds["faiss"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    settings_digest = json.dumps(
-        {"bm25": [params.k1, params.b, params.epsilon], "dense": settings.dense_index}, sort_keys=True
-    )
+    settings_digest = json.dumps({"bm25": [params.k1, params.b, params.epsilon], "dense": dense_kind}, sort_keys=True)
     version = _version_name(kb, settings_digest, embedder.model_id)
     versions = out_root / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
@@ -322,7 +326,7 @@ def build_index(
             "counts": counts,
             "model": {"id": embedder.model_id, "dim": embedder.dim},
             "bm25": {"k1": params.k1, "b": params.b, "epsilon": params.epsilon},
-            "dense": {"index": settings.dense_index, "hnsw_m": settings.hnsw_m},
+            "dense": {"index": dense_kind, "hnsw_m": settings.hnsw_m},
             "analyzer": {
                 "words": len(analyzer.words),
                 "synonyms": len(analyzer.synonyms),

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from kbassist.assistdata import EMOTIONS, INTENTS, LINT_RULES
+from kbassist.assistdata import LINT_RULES
 from kbassist.dense import Embedder
 from kbassist.index import (
     FORMAT_VERSION,
@@ -55,6 +55,7 @@ from kbassist.lint import get_linter, lint_scripts
 from kbassist.normalize import exact_key
 from kbassist.schema import Entry, Kind
 from kbassist.search import Filters, Searcher
+from kbassist.segment import Analyzer
 from kbassist.settings import Settings
 from kbassist.sources import KnowledgeBase, load_knowledge_base
 
@@ -67,6 +68,8 @@ CACHE = "cache"
 SMOKE_PER_KIND = 3
 SMOKE_TOP_K = 5
 EXPIRING_WITHIN_DAYS = 30
+NEAR_DUPLICATE_WORD_OVERLAP = 0.75  # Jaccard overlap of the two questions' analysed words
+
 
 Reason = Literal["no_source", "invalid_data", "crashed", "check_failed", "busy"]
 Status = Literal["ok", "unchanged", "failed"]
@@ -175,6 +178,7 @@ class BuildContext:
     row_entry: np.ndarray  # entry number of each row
     previous: Mapping[str, Entry]
     settings: Settings
+    analyzer: Analyzer | None = None  # the build's own segmenter, for comparing questions word by word
 
     def faq_key_rows(self) -> list[tuple[int, int, int]]:
         """(row, entry number, key number) of every FAQ question: FAQs are embedded key by key, in order."""
@@ -256,8 +260,19 @@ def shared_similar_questions(ctx: BuildContext) -> list[BuildWarning]:
     return warnings
 
 
+def _same_words(analyzer: Analyzer | None, a: str, b: str) -> bool:
+    """Embeddings alone rate 还没发货的订单怎么取消 and 已经发货的订单怎么取消 at 0.99: a near duplicate must
+    also say nearly the same words (synonyms and particles aside)."""
+    if analyzer is None:
+        return True
+    left, right = set(analyzer.terms(a)), set(analyzer.terms(b))
+    union = left | right
+    return bool(union) and len(left & right) / len(union) >= NEAR_DUPLICATE_WORD_OVERLAP
+
+
 def near_duplicate_questions(ctx: BuildContext) -> list[BuildWarning]:
-    """Questions of different FAQ entries whose embeddings are nearly identical (``near_duplicate_cosine``)."""
+    """Questions of different FAQ entries with nearly identical embeddings (``near_duplicate_cosine``) and
+    nearly the same words."""
     rows = ctx.faq_key_rows()
     if len(rows) < 2 or not len(ctx.vectors):
         return []
@@ -282,7 +297,7 @@ def near_duplicate_questions(ctx: BuildContext) -> list[BuildWarning]:
     for (left, right), (score, a, b) in sorted(best.items(), key=lambda item: -item[1][0]):
         x, y = ctx.entries[left], ctx.entries[right]
         qx, qy = x.keys[rows[a][2]], y.keys[rows[b][2]]
-        if exact_key(qx) == exact_key(qy) or not _overlap(x, y):
+        if exact_key(qx) == exact_key(qy) or not _overlap(x, y) or not _same_words(ctx.analyzer, qx, qy):
             continue  # the same question is reported by the exact-key checks; disjoint validity is fine
         warnings.append(
             BuildWarning(
@@ -337,20 +352,6 @@ def script_wording(ctx: BuildContext) -> list[BuildWarning]:
     return warnings
 
 
-def script_labels(ctx: BuildContext) -> list[BuildWarning]:
-    """A script's intents / emotions outside the classifier's fixed sets never match a customer."""
-    warnings = []
-    for entry in ctx.entries:
-        unknown = [i for i in entry.intents if i not in INTENTS] + [e for e in entry.emotions if e not in EMOTIONS]
-        if entry.kind is Kind.SCRIPT and unknown:
-            message = (
-                f"{entry.id} 的意图/情绪 {'、'.join(unknown)} 不在识别范围内（意图：{' / '.join(INTENTS)}；"
-                f"情绪：{' / '.join(EMOTIONS)}），按情境推荐时不会用到"
-            )
-            warnings.append(BuildWarning("script_label", "话术标签", message, (entry.id,), _where(entry)))
-    return warnings
-
-
 ReportCheck = Callable[[BuildContext], list[BuildWarning]]
 
 # Each check looks at the finished build and returns warnings; a new one is a function appended here.
@@ -360,7 +361,6 @@ REPORT_CHECKS: list[ReportCheck] = [
     near_duplicate_questions,
     expiring_entries,
     script_wording,
-    script_labels,
 ]
 
 
@@ -815,6 +815,7 @@ def _examine(
         row_entry=built.row_entry if built.row_entry is not None else np.zeros(0, dtype=np.int64),
         previous=previous_entries,
         settings=settings,
+        analyzer=Analyzer.from_folder(built.path / "analyzer"),
     )
     report.warnings += run_report_checks(context, checks)
     seconds["warnings"] = time.perf_counter() - tick

@@ -57,6 +57,9 @@ class Stage(StrEnum):
 _STAGE_ALIASES = {"共情": "安抚", "安抚/共情": "安抚", "安抚共情": "安抚", "解释": "说明", "结束语": "结束"}
 
 CHANNELS = ("电话", "在线", "邮件")
+# The labels the intent/emotion classifier assigns; a script's intents/emotions must use them.
+INTENTS: tuple[str, ...] = ("咨询", "投诉", "建议", "催办", "退换货", "维修")
+EMOTIONS: tuple[str, ...] = ("平静", "焦急", "愤怒")
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 

@@ -8,8 +8,9 @@ The HTTP service, the CLI and the evaluation all go through ``Searcher.search``.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,13 +19,13 @@ from typing import Literal
 import numpy as np
 
 from kbassist.assistdata import NO_ANSWER, STAGE_PLANS
-from kbassist.dense import Embedder, ModelMismatchError, QueryCache, make_embedder
+from kbassist.dense import Embedder, ModelMismatchError, QueryBatcher, QueryCache, make_embedder
 from kbassist.fuse import Fused, Ranked, reciprocal_rank_fusion
 from kbassist.index import IndexData, load_index
 from kbassist.intent import Classification, IntentClassifier
 from kbassist.noanswer import Evidence, load_no_answer
 from kbassist.normalize import exact_key, normalize
-from kbassist.schema import ANSWER_KINDS, Entry, Kind
+from kbassist.schema import ANSWER_KINDS, Entry, Kind, Stage
 from kbassist.scripts import (
     ScriptSuggestion,
     choose_plan,
@@ -33,7 +34,7 @@ from kbassist.scripts import (
     order_by_stage,
     scenario_scripts,
 )
-from kbassist.segment import Token, is_model_number
+from kbassist.segment import Token, compact_model, is_model_number, model_numbers_in
 from kbassist.settings import Settings
 
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -41,6 +42,7 @@ MODES: tuple[Mode, ...] = ("hybrid", "bm25", "dense")
 _DAY0 = date(1970, 1, 1).toordinal()
 _OPEN_START = np.iinfo(np.int32).min
 _OPEN_END = np.iinfo(np.int32).max
+_MASKS_KEPT = 64  # filter masks kept per searcher (about 100 KB each at 100,000 entries)
 
 
 def _as_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -120,7 +122,9 @@ class Searcher:
         self.data = data
         self.settings = settings
         self.embedder = embedder
-        self.queries = QueryCache(embedder, settings.query_cache_size)
+        # Concurrent requests' new questions share model calls (see QueryBatcher); cached ones never wait.
+        batched = QueryBatcher(embedder, settings.query_batch_max) if settings.query_batch_max else embedder
+        self.queries = QueryCache(batched, settings.query_cache_size)
         entries = data.entries
         self.entries = entries
         self.by_id = {e.id: n for n, e in enumerate(entries)}
@@ -138,6 +142,7 @@ class Searcher:
         self._channel = {
             c: np.array([c in e.channel for e in entries], dtype=bool) for c in {c for e in entries for c in e.channel}
         }
+        self._models = [(compact_model(e.model), n) for n, e in enumerate(entries) if e.model]
         self._exact: dict[str, list[int]] = {}
         for number, entry in enumerate(entries):
             if entry.kind is Kind.FAQ:
@@ -153,6 +158,9 @@ class Searcher:
             groups.setdefault(canonical, {canonical}).add(word)
         self._synonym_group = groups
         self._scripts = tuple(e for e in entries if e.kind is Kind.SCRIPT)
+        self._masks: dict[tuple[Filters, date], np.ndarray] = {}
+        self._masks_lock = threading.Lock()
+        self._scenario_memo: dict[tuple[str | None, str | None, bool], dict[Stage, list[tuple[Entry, str]]]] = {}
         # The assist data built into this index version, unless a folder is configured explicitly.
         built_in = data.path / "assist"
         assist = settings.assist_dir or (built_in if built_in.is_dir() else settings.assist_folder)
@@ -194,6 +202,20 @@ class Searcher:
             )
         return mask
 
+    def _allowed_cached(self, filters: Filters, as_of: date) -> np.ndarray:
+        """``allowed`` for the search: agents search with a handful of filter sets on one day, and the
+        mask costs about a millisecond at 100,000 entries. Read-only: callers share it."""
+        key = (filters, as_of)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = self.allowed(filters, as_of)
+            mask.flags.writeable = False
+            with self._masks_lock:
+                while len(self._masks) >= _MASKS_KEPT:
+                    self._masks.pop(next(iter(self._masks)))
+                self._masks[key] = mask
+        return mask
+
     # --- the retrievers -------------------------------------------------------------------------
 
     def _bm25(self, term_ids: Sequence[int], mask: np.ndarray, depth: int) -> list[tuple[int, float]]:
@@ -211,7 +233,7 @@ class Searcher:
         keep = mask[entries]
         if keep.sum() < min(depth, int(mask.sum())):
             # The filters removed too much of the unfiltered neighbourhood: search only allowed rows.
-            rows = np.flatnonzero(mask[dense.row_entry])
+            rows = mask[dense.row_entry]
             entries, scores = dense.search(vector, depth, rows, ef_search=self.settings.hnsw_ef_search)
             keep = mask[entries]
         return [(int(e), float(s)) for e, s in zip(entries[keep][:depth], scores[keep][:depth], strict=True)]
@@ -241,7 +263,7 @@ class Searcher:
         tick = time.perf_counter()
         tokens = self.data.analyzer.tokens(query)
         term_ids = [self.data.vocab[t.term] for t in tokens if t.term in self.data.vocab]
-        mask = self.allowed(filters, as_of)
+        mask = self._allowed_cached(filters, as_of)
         timings["analyze"] = _ms(tick)
 
         rankings: dict[str, list[tuple[int, float]]] = {}
@@ -265,6 +287,8 @@ class Searcher:
         exact = [n for n in self._exact.get(exact_key(query), []) if mask[n]]
         if exact:
             fused = self._exact_first(fused, exact)
+        elif model := self.model_named(query, mask):
+            fused = self._exact_first(fused, [model])
         timings["fuse"] = _ms(tick)
 
         hits = tuple(self._hit(f, tokens, f.entry in exact) for f in fused[:top_k])
@@ -303,6 +327,17 @@ class Searcher:
         result = self.search(query, top_k=depth, mode=mode, as_of=as_of)
         return [(h.entry.id, h.score) for h in result.hits]
 
+    def model_named(self, query: str, mask: np.ndarray) -> int | None:
+        """The one product whose model number contains what the customer typed (at least 4 characters),
+        whatever its case, width or hyphens; None when it names no model or several."""
+        for typed in model_numbers_in(query):
+            if len(typed) < 4:
+                continue
+            matches = {n for model, n in self._models if typed in model and mask[n]}
+            if len(matches) == 1:
+                return matches.pop()
+        return None
+
     def _exact_first(self, fused: list[Fused], exact: list[int]) -> list[Fused]:
         by_entry = {f.entry: f for f in fused}
         top = fused[0].score if fused else 0.0
@@ -336,12 +371,18 @@ class Searcher:
         shown = normalize(f"{entry.title}\n{entry.text}")
         found: list[str] = []
         for token in tokens:
+            if len(token.surface) < 2:
+                continue  # a lone 不 or 没 highlighted everywhere helps nobody
             term_id = self.data.vocab.get(token.term)
             if term_id is None or not self.data.bm25.entry_has_term(number, term_id):
                 continue
             if token.surface in shown:
                 found.append(token.surface)
-            elif entry.model and is_model_number(token.surface):
+            elif (
+                entry.model
+                and is_model_number(token.surface)
+                and compact_model(token.surface) in compact_model(entry.model)
+            ):
                 found.append(entry.model)
             found += [w for w in self._synonym_group.get(token.term, ()) if w in shown]
         return tuple(dict.fromkeys(found))
@@ -379,10 +420,40 @@ class Searcher:
         emotion = classification.emotion.label if classification else None
         linked = [] if no_good_answer else linked_scripts([h.entry for h in hits[:3]], self._scripts_by_link)
         wanted = classification is not None or no_good_answer
-        scenario = scenario_scripts(self._scripts, intent, emotion, no_good_answer) if wanted else []
-        valid = [(script, reason) for script, reason in [*linked, *scenario] if script.is_valid_on(as_of)]
+        scenario = self._scenario_by_stage(intent, emotion, no_good_answer) if wanted else {}
         plan = choose_plan(self.stage_plans, intent, emotion, no_good_answer)
-        return order_by_stage(valid, self.settings.scripts_per_stage, values, stages=plan.stages)
+        per_stage = self.settings.scripts_per_stage
+
+        def candidates() -> Iterator[tuple[Entry, str]]:
+            """What order_by_stage would keep from linked + all scenario scripts, without walking all of
+            them (thousands in a large knowledge base): within a stage, only ``per_stage`` can be kept, and
+            only linked scripts can make one of them a duplicate."""
+            yield from linked
+            for stage in plan.stages:
+                taken = 0
+                for script, reason in scenario.get(stage, ()):
+                    if taken >= per_stage + len(linked):
+                        break
+                    if script.is_valid_on(as_of):
+                        taken += 1
+                        yield script, reason
+
+        valid = ((script, reason) for script, reason in candidates() if script.is_valid_on(as_of))
+        return order_by_stage(valid, per_stage, values, stages=plan.stages)
+
+    def _scenario_by_stage(
+        self, intent: str | None, emotion: str | None, no_good_answer: bool
+    ) -> dict[Stage, list[tuple[Entry, str]]]:
+        """scenario_scripts per stage, in its order; the same for every question of a situation."""
+        key = (intent, emotion, no_good_answer)
+        found = self._scenario_memo.get(key)
+        if found is None:
+            found = {}
+            for script, reason in scenario_scripts(self._scripts, intent, emotion, no_good_answer):
+                if script.stage is not None:
+                    found.setdefault(script.stage, []).append((script, reason))
+            self._scenario_memo[key] = found  # a race computes it twice, with the same result
+        return found
 
 
 def _codes(values: Iterable[str | None]) -> tuple[dict[str, int], np.ndarray]:

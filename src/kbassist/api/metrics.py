@@ -73,6 +73,12 @@ class Metrics:
             "Searches or feedback that could not be written to the query log.",
             registry=self.registry,
         )
+        self.reloads = Counter(
+            "kbassist_index_reloads",
+            "Index reloads by trigger (api, poll) and outcome (swapped, unchanged, failed).",
+            ["trigger", "outcome"],
+            registry=self.registry,
+        )
         self.registry.register(_IndexCollector(current_searcher))
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:

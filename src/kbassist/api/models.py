@@ -18,6 +18,7 @@ MAX_FILTER_VALUES = 20
 MAX_FILTER_CHARS = 100
 MAX_COMMENT_CHARS = 1000
 MAX_ENTRY_ID_CHARS = 128
+MAX_LINT_CHARS = 2000
 
 Action = Literal["shown", "clicked", "copied", "helpful", "not_helpful"]
 SearchMode = Literal["hybrid", "bm25", "dense"]
@@ -196,3 +197,32 @@ class Ready(BaseModel):
     counts: dict[str, int]
     built_at: str | None = None
     model: str
+
+
+class LintRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"text": "这个不能退，我们是全网最低价"}]}
+    )
+
+    text: str = Field(
+        description=f"坐席准备发出的回复草稿（最多 {MAX_LINT_CHARS} 个字符）；命中位置是这段文字的字符下标"
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        # Checked as sent, not cleaned or trimmed: the hits' offsets must point into the agent's own draft.
+        if len(value) > MAX_LINT_CHARS:
+            raise ValueError(f"草稿不能超过 {MAX_LINT_CHARS} 个字符（当前 {len(value)} 个）")
+        if _has_surrogate(value):
+            raise ValueError("草稿包含无效字符")
+        if not value.strip():
+            raise ValueError("草稿不能为空")
+        return value
+
+
+class ReloadResponse(BaseModel):
+    previous_version: str | None = Field(description="调用前在用的索引版本")
+    version: str = Field(description="现在在用的索引版本")
+    changed: bool = Field(description="是否换了版本（current 未变时为 false）")
+    took_ms: float

@@ -13,9 +13,11 @@ from rich.markup import escape
 
 from kbassist.assistdata import AssistDataError
 from kbassist.dense import ModelMismatchError
+from kbassist.evaluate import Question, load_questions
 from kbassist.index import IndexNotFoundError
 from kbassist.search import Searcher
 from kbassist.settings import Settings
+from kbassist.sources import LoadError
 
 
 class ExitCode(IntEnum):
@@ -72,3 +74,13 @@ def open_searcher(index: Path | None, settings: Settings) -> Searcher:
         fail(str(exc), ExitCode.MODEL_MISMATCH)
     except AssistDataError as exc:  # data/assist: intent cues, stage plans, no-answer calibration
         fail(str(exc), ExitCode.INVALID_DATA)
+
+
+def read_questions(path: Path) -> list[Question]:
+    """A labelled question file, or the command ends with a clear message and exit code."""
+    try:
+        return load_questions(path)
+    except LoadError as exc:
+        fail(str(exc), ExitCode.INVALID_DATA)
+    except FileNotFoundError:
+        fail(f"问题文件不存在：{path}", ExitCode.USAGE)

@@ -19,14 +19,23 @@ from kbassist.assistdata import (
     AssistDataError,
     load_utterances,
 )
-from kbassist.cli.app import ExitCode, IndexOption, SourceOption, app, console, fail, open_searcher, parse_day
+from kbassist.cli.app import (
+    ExitCode,
+    IndexOption,
+    SourceOption,
+    app,
+    console,
+    fail,
+    open_searcher,
+    parse_day,
+    read_questions,
+)
 from kbassist.dense import make_embedder
-from kbassist.evaluate import load_questions
 from kbassist.intent import DimensionReport, IntentClassifier, IntentReport, evaluate_classifier
 from kbassist.lint import Linter, LintReport, get_linter, lint_scripts
 from kbassist.noanswer import FlagReport, flag_report
 from kbassist.settings import Settings
-from kbassist.sources import LoadError, load_knowledge_base
+from kbassist.sources import load_knowledge_base
 
 AssistOption = Annotated[
     Path | None, typer.Option("--assist", help="坐席辅助数据目录（默认 KBASSIST_ASSIST_DIR 或 <data>/assist）")
@@ -257,12 +266,7 @@ def eval_no_answer(
     day = parse_day(as_of)
     reports: dict[str, FlagReport] = {}
     for path in queries:
-        try:
-            questions = load_questions(path)
-        except LoadError as exc:
-            fail(str(exc), ExitCode.INVALID_DATA)
-        except FileNotFoundError:
-            fail(f"问题文件不存在：{path}", ExitCode.USAGE)
+        questions = read_questions(path)
         rows = []
         for question in questions:
             result = searcher.search(question.query, top_k=top_k, as_of=day)

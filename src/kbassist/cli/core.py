@@ -21,13 +21,14 @@ from kbassist.cli.app import (
     fail,
     open_searcher,
     parse_day,
+    read_questions,
 )
 from kbassist.cli.index_cmds import run_build
-from kbassist.evaluate import METRICS, evaluate, load_questions
+from kbassist.evaluate import METRICS, evaluate
 from kbassist.schema import Kind
 from kbassist.search import MODES, Filters, Mode, SearchResult
 from kbassist.settings import Settings
-from kbassist.sources import LoadError, load_knowledge_base
+from kbassist.sources import load_knowledge_base
 from kbassist.views import KIND_LABELS, SearchView, SourceView
 
 # --- validate / build -----------------------------------------------------------------------------
@@ -197,12 +198,7 @@ def eval_command(
     day = parse_day(as_of)
     reports: dict[str, Any] = {}
     for path in queries:
-        try:
-            questions = load_questions(path)
-        except LoadError as exc:
-            fail(str(exc), ExitCode.INVALID_DATA)
-        except FileNotFoundError:
-            fail(f"问题文件不存在：{path}", ExitCode.USAGE)
+        questions = read_questions(path)
         report = evaluate(
             lambda query, mode, as_of: searcher.ranked_ids(query, 100, mode, as_of),  # type: ignore[arg-type]
             questions,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -34,6 +36,31 @@ class LoadError(Exception):
         head = "\n".join(str(p) for p in problems[:20])
         more = f"\n……另有 {len(problems) - 20} 个问题" if len(problems) > 20 else ""
         super().__init__(f"知识库有 {len(problems)} 个问题：\n{head}{more}")
+
+
+# --- JSON lines ---------------------------------------------------------------------------------
+
+
+def read_json_lines(path: Path, file: str, problems: list[Problem]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line; bad encoding, bad JSON and non-objects become
+    problems at their line and are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        problems.append(Problem(file, 1, "encoding", "文件不是 UTF-8 编码"))
+        return
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(file, number, "json", f"JSON 格式错误（第 {exc.colno} 列）：{exc.msg}"))
+            continue
+        if not isinstance(data, dict):
+            problems.append(Problem(file, number, "json", "每行应是一个 JSON 对象"))
+            continue
+        yield number, data
 
 
 # --- YAML that remembers where every mapping and key was -------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from kbassist.normalize import exact_key
 from kbassist.schema import Entry, Kind, Source
-from kbassist.sources.common import Problem, SourceRecord, as_list, clean_text, problems_from
+from kbassist.sources.common import Problem, SourceRecord, as_list, clean_text, problems_from, read_json_lines
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "id": ("编号", "ID", "id", "Id"),
@@ -128,21 +127,7 @@ def load_faq_csv(path: Path, file: str) -> tuple[list[Entry], list[Problem]]:
 def load_faq_jsonl(path: Path, file: str) -> tuple[list[Entry], list[Problem]]:
     entries: list[Entry] = []
     problems: list[Problem] = []
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError:
-        return [], [Problem(file, 1, "encoding", "文件不是 UTF-8 编码")]
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(file, number, "json", f"JSON 格式错误（第 {exc.colno} 列）：{exc.msg}"))
-            continue
-        if not isinstance(data, dict):
-            problems.append(Problem(file, number, "json", "每行应是一个 JSON 对象"))
-            continue
+    for number, data in read_json_lines(path, file, problems):
         try:
             record = FaqRecord.model_validate(data)
         except ValidationError as exc:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from kbassist.schema import Entry, Kind, Source, Stage
+from kbassist.schema import EMOTIONS, INTENTS, Entry, Kind, Source, Stage
 from kbassist.sources.common import (
     LineDict,
     Problem,
@@ -38,10 +38,29 @@ class ScriptItem(SourceRecord):
     def _stage(cls, value: Any) -> Any:
         return Stage.parse(value) if isinstance(value, str) else value
 
-    @field_validator("links", "intents", "emotions", mode="before")
+    @field_validator("links", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> list[str]:
         return as_list(value)
+
+    @field_validator("intents", mode="before")
+    @classmethod
+    def _intents(cls, value: Any) -> list[str]:
+        return _labels(value, INTENTS, "意图")
+
+    @field_validator("emotions", mode="before")
+    @classmethod
+    def _emotions(cls, value: Any) -> list[str]:
+        return _labels(value, EMOTIONS, "情绪")
+
+
+def _labels(value: Any, valid: tuple[str, ...], what: str) -> list[str]:
+    """A label outside the classifier's set would never match a customer, so it is an error, not a no-op."""
+    labels = as_list(value)
+    unknown = [label for label in labels if label not in valid]
+    if unknown:
+        raise ValueError(f"{what} {'、'.join(unknown)} 无效，可选：{' / '.join(valid)}")
+    return labels
 
 
 _INHERITED = ("scenario", "tags", "channel", "category", "product_line", "intents", "emotions")
