@@ -14,8 +14,10 @@ For each size, under ``benchmarks/out/kb-<size>/`` (git-ignored):
    (stage times, entries/s, peak RSS, size on disk, a fresh embedding-rate sample);
 4. ``bench_search.py``: in-process search per mode and stage, cold and warm query cache, on each index
    (``--profile``: a pyinstrument profile into benchmarks/profiles/);
-5. ``bench_compare.py``: our BM25 stage against rank-bm25 on a sample of questions, flat against HNSW;
-6. ``bench_http.py``: ``kbassist serve`` under load at concurrency 1, 8 and 32 (``--skip-http`` to skip);
+5. ``gc_pause.py``: one full garbage collection with the served index loaded, before and after
+   ``gc.freeze()``;
+6. ``bench_compare.py``: our BM25 stage against rank-bm25 on a sample of questions, flat against HNSW;
+7. ``bench_http.py``: ``kbassist serve`` under load at concurrency 1, 8 and 32 (``--skip-http`` to skip);
    with ``--profile`` also ``profile_server.py`` (py-spy on the server under load).
 
 The results are JSON files next to the knowledge base and ``summary.md``: the tables for
@@ -101,6 +103,9 @@ def run_size(size: int, args: argparse.Namespace) -> Path:
         if args.profile and kind == args.serve_dense:
             command += ["--profile", str(PROFILES / f"search-{size}-{kind}.txt")]
         step(f"search {size} ({kind})", *command)
+
+    step(f"gc pause {size}", "benchmarks/gc_pause.py", "--index", versions[args.serve_dense],
+         "--json", str(base / "gc.json"))  # fmt: skip
 
     if not args.skip_compare:
         step(f"compare {size}", "benchmarks/bench_compare.py", "--flat", versions["flat"], "--hnsw", versions["hnsw"],
@@ -235,17 +240,34 @@ def render(size: int, base: Path) -> str:
             f"FAISS flat against HNSW, {d['questions']:,} query vectors, `DenseIndex.search` at the search's depth "
             f"({d['depth']} entries, {d['rows_asked']} rows asked):",
             "",
-            "| index | rows | p50 ms | p95 ms | p99 ms | recall@10 vs flat | recall@100 vs flat | load avg |",
+            "| index | rows | p50 ms | p95 ms | p99 ms | recall@10 vs flat (ties counted) | "
+            f"recall@{d['depth']} vs flat (ties counted) | load avg |",
             "|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         deep = f"recall@{d['depth']}_vs_flat"
-        for name in ("flat", "hnsw"):
-            x = d[name]
+
+        def recall(x: dict[str, Any], key: str) -> str:
+            return f"{x.get(key, 1.0)} ({x.get(key + '_ties', 1.0)})"
+
+        rows = [(f"{n} ({d[n]['index']})", d[n]) for n in ("flat", "hnsw")]
+        rows += [(f"hnsw, `KBASSIST_HNSW_EF_SEARCH={x['ef_search']}`", x) for x in d.get("hnsw_ef_sweep", [])]
+        for label, x in rows:
             latency = " | ".join(_ms(x["latency_ms"], k) for k in ("p50", "p95", "p99"))
             lines.append(
-                f"| {name} ({x['index']}) | {x['rows']:,} | {latency} | {x.get('recall@10_vs_flat', 1.0)} | "
-                f"{x.get(deep, 1.0)} | {x['load_1m'][0]} → {x['load_1m'][1]} |"
+                f"| {label} | {x.get('rows', d['hnsw']['rows']):,} | {latency} | {recall(x, 'recall@10_vs_flat')} | "
+                f"{recall(x, deep)} | {x['load_1m'][0]} → {x['load_1m'][1]} |"
             )
+    gc_pause = read(base / "gc.json")
+    if gc_pause:
+        before, after = gc_pause["full_collection_ms"], gc_pause["full_collection_ms_after_freeze"]
+        lines += [
+            "",
+            f"Garbage collector (`gc_pause.py`, the served index open, {gc_pause['tracked_objects']:,} tracked "
+            f"objects): one full `gc.collect()` takes {before['p50']:.1f} ms at the median (max "
+            f"{before['max']:.1f} ms) — a pause for every request in flight — and {after['p50']:.1f} ms after "
+            f"`gc.freeze()`, which the service calls once an index is loaded (load average "
+            f"{gc_pause['load_1m'][0]} → {gc_pause['load_1m'][1]}).",
+        ]
     http = read(base / "http.json")
     if http:
         lines += [
