@@ -73,3 +73,20 @@ def test_hybrid_is_at_least_as_good_as_either_retriever_on_the_dev_questions(rea
     assert report.judged >= 300
     assert mrr["hybrid"] >= max(mrr["bm25"], mrr["dense"]), mrr
     assert mrr["hybrid"] >= 0.8, mrr
+
+
+def test_scripts_stay_on_the_topic_of_the_answers(real_searcher: Searcher) -> None:
+    """A product question gets the pre-sales 话术 its answers link to, not every scenario that fits the
+    intent (no refund-delay opening, no delivery-delay closing)."""
+    result = real_searcher.search("空调35GW的变频和定频有啥区别")
+    assert result.scripts
+    scenarios = {s.entry.scenario for s in result.scripts}
+    assert scenarios == {"售前选购咨询"}, [(s.entry.id, s.reason) for s in result.scripts]
+
+
+def test_an_angry_customer_gets_the_calming_scenario_whatever_the_topic(real_searcher: Searcher) -> None:
+    result = real_searcher.search("退款都一个星期了还没到账，你们到底管不管，太气人了")
+    assert result.intent is not None and result.intent.emotion.label == "愤怒"
+    scenarios = {s.entry.scenario for s in result.scripts}
+    assert "退款延迟" in scenarios and "客户情绪激动" in scenarios
+    assert scenarios <= {"退款延迟", "客户情绪激动", "投诉处理"}, scenarios

@@ -159,6 +159,20 @@ class TestUnits:
         assert angry.stages[0] is Stage.EMPATHY and angry.stages[-1] is Stage.FOLLOW_UP
         assert choose_plan(plans, "投诉", "愤怒", True).name.startswith("无可靠答案")
         assert choose_plan(plans, "咨询", "平静", False) is DEFAULT_PLAN
+        assert "投诉处理" in angry.scenarios and "客户情绪激动" in angry.scenarios
+        assert choose_plan(plans, "投诉", "平静", False).scenarios == ("投诉处理",)
+
+    def test_plan_scenarios_must_be_a_list_of_names(self, tmp_path: Path) -> None:
+        path = tmp_path / "plans.yaml"
+        path.write_text(
+            "plans:\n  - name: 投诉\n    when: {intents: [投诉]}\n    stages: [安抚]\n    scenarios: 投诉处理\n",
+            encoding="utf-8",
+        )
+        with pytest.raises(AssistDataError) as caught:
+            load_stage_plans(path)
+        assert [str(p) for p in caught.value.problems] == [
+            f"{path}:5: plans[0].scenarios: 应为场景名称列表，如 [投诉处理]"
+        ]
 
     def test_stage_plan_errors_name_file_and_line(self, tmp_path: Path) -> None:
         path = tmp_path / "plans.yaml"

@@ -37,12 +37,19 @@ QUESTIONS = [
 
 
 def plain_selection(searcher: Searcher, hits, as_of, intent, emotion, no_good_answer, per_stage):  # type: ignore[no-untyped-def]
-    """select_scripts as it was written first: every candidate filtered, then ordered by stage."""
+    """select_scripts written plainly: every candidate filtered, then ordered by stage. With linked
+    scripts, scenario scripts only from the linked scripts' scenarios and the plan's own scenarios."""
     linked = [] if no_good_answer else linked_scripts([h.entry for h in hits[:3]], searcher._scripts_by_link)
     wanted = intent is not None or no_good_answer
-    scenario = scenario_scripts(searcher._scripts, intent, emotion, no_good_answer) if wanted else []
-    valid = [(s, r) for s, r in [*linked, *scenario] if s.is_valid_on(as_of)]
     plan = choose_plan(searcher.stage_plans, intent, emotion, no_good_answer)
+    scenario = scenario_scripts(searcher._scripts, intent, emotion, no_good_answer) if wanted else []
+    topic = [s.scenario for s, _ in linked if s.scenario]
+    if topic:
+        allowed = [*topic, *plan.scenarios]
+        scenario = sorted(
+            ((s, r) for s, r in scenario if s.scenario in allowed), key=lambda c: allowed.index(c[0].scenario)
+        )
+    valid = [(s, r) for s, r in [*linked, *scenario] if s.is_valid_on(as_of)]
     return order_by_stage(valid, per_stage, None, stages=plan.stages)
 
 

@@ -122,6 +122,9 @@ class StagePlan:
     intents: tuple[str, ...] = ()
     emotions: tuple[str, ...] = ()
     no_good_answer: bool | None = None
+    # Scenarios whose scripts fit this situation whatever the question is about (the complaint
+    # procedure for a complaint); other scenarios are offered only when the answers link to them.
+    scenarios: tuple[str, ...] = ()
 
     def applies(self, intent: str | None, emotion: str | None, no_good_answer: bool) -> bool:
         if self.no_good_answer is not None and self.no_good_answer != no_good_answer:
@@ -179,8 +182,10 @@ def _plan(node: Node, where: str, file: str, problems: list[Problem]) -> StagePl
         problems.append(Problem(file, node.line, where, "每个情境应为键值对：name、when、stages"))
         return None
     before = len(problems)
-    for key in sorted(set(node.value) - {"name", "when", "stages"}):
-        problems.append(Problem(file, node.line_of(key), f"{where}.{key}", "未知字段，可用：name、when、stages"))
+    for key in sorted(set(node.value) - {"name", "when", "stages", "scenarios"}):
+        problems.append(
+            Problem(file, node.line_of(key), f"{where}.{key}", "未知字段，可用：name、when、stages、scenarios")
+        )
     name_node = node.get("name")
     name = str(name_node.value).strip() if name_node is not None and name_node.value is not None else ""
     if not name:
@@ -230,6 +235,18 @@ def _plan(node: Node, where: str, file: str, problems: list[Problem]) -> StagePl
                 problems.append(Problem(file, item.line, f"{where}.stages", f"阶段 {stage.value} 重复"))
                 continue
             stages.append(stage)
+    scenarios: list[str] = []
+    scenarios_node = node.get("scenarios")
+    if scenarios_node is not None and scenarios_node.value is not None:
+        if not isinstance(scenarios_node.value, list):
+            problems.append(Problem(file, scenarios_node.line, f"{where}.scenarios", "应为场景名称列表，如 [投诉处理]"))
+        else:
+            for item in scenarios_node.value:
+                value = str(item.value).strip() if not isinstance(item.value, dict | list) else ""
+                if not value:
+                    problems.append(Problem(file, item.line, f"{where}.scenarios", "场景名称不能为空"))
+                elif value not in scenarios:
+                    scenarios.append(value)
     if len(problems) > before:
         return None
-    return StagePlan(name, tuple(stages), intents, emotions, no_good_answer)
+    return StagePlan(name, tuple(stages), intents, emotions, no_good_answer, tuple(scenarios))

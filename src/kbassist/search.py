@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import chain
 from pathlib import Path
 from typing import Literal
 
@@ -160,7 +161,7 @@ class Searcher:
         self._scripts = tuple(e for e in entries if e.kind is Kind.SCRIPT)
         self._masks: dict[tuple[Filters, date], np.ndarray] = {}
         self._masks_lock = threading.Lock()
-        self._scenario_memo: dict[tuple[str | None, str | None, bool], dict[Stage, list[tuple[Entry, str]]]] = {}
+        self._scenario_memo: dict[tuple[str | None, str | None, bool], _ScenarioPools] = {}
         # The assist data built into this index version, unless a folder is configured explicitly.
         built_in = data.path / "assist"
         assist = settings.assist_dir or (built_in if built_in.is_dir() else settings.assist_folder)
@@ -415,23 +416,35 @@ class Searcher:
         no_good_answer: bool = False,
     ) -> tuple[ScriptSuggestion, ...]:
         """Linked scripts of the top results first, then scenario scripts for the intent and emotion,
-        in the stage order of the situation's plan; the call-back scripts when there is no good answer."""
+        in the stage order of the situation's plan; the call-back scripts when there is no good answer.
+
+        When the top results have linked scripts, their scenarios are the topic: a stage is filled from
+        the topic's scenarios and from those the situation's plan names for any topic (an angry
+        customer's calming words, the complaint procedure), not from every scenario that fits the intent
+        (a refund-delay opening does not fit a question about air conditioners)."""
         intent = classification.intent.label if classification else None
         emotion = classification.emotion.label if classification else None
         linked = [] if no_good_answer else linked_scripts([h.entry for h in hits[:3]], self._scripts_by_link)
         wanted = classification is not None or no_good_answer
-        scenario = self._scenario_by_stage(intent, emotion, no_good_answer) if wanted else {}
+        pools = self._scenario_by_stage(intent, emotion, no_good_answer) if wanted else _ScenarioPools()
         plan = choose_plan(self.stage_plans, intent, emotion, no_good_answer)
         per_stage = self.settings.scripts_per_stage
+        topic = [script.scenario for script, _ in linked if script.scenario]
+        scenarios = list(dict.fromkeys([*topic, *plan.scenarios]))
+
+        def stage_candidates(stage: Stage) -> Iterable[tuple[Entry, str]]:
+            if not topic:
+                return pools.by_stage.get(stage, ())
+            return chain.from_iterable(pools.by_scenario.get((stage, name), ()) for name in scenarios)
 
         def candidates() -> Iterator[tuple[Entry, str]]:
-            """What order_by_stage would keep from linked + all scenario scripts, without walking all of
+            """What order_by_stage would keep from linked + the scenario scripts, without walking all of
             them (thousands in a large knowledge base): within a stage, only ``per_stage`` can be kept, and
             only linked scripts can make one of them a duplicate."""
             yield from linked
             for stage in plan.stages:
                 taken = 0
-                for script, reason in scenario.get(stage, ()):
+                for script, reason in stage_candidates(stage):
                     if taken >= per_stage + len(linked):
                         break
                     if script.is_valid_on(as_of):
@@ -441,19 +454,27 @@ class Searcher:
         valid = ((script, reason) for script, reason in candidates() if script.is_valid_on(as_of))
         return order_by_stage(valid, per_stage, values, stages=plan.stages)
 
-    def _scenario_by_stage(
-        self, intent: str | None, emotion: str | None, no_good_answer: bool
-    ) -> dict[Stage, list[tuple[Entry, str]]]:
+    def _scenario_by_stage(self, intent: str | None, emotion: str | None, no_good_answer: bool) -> _ScenarioPools:
         """scenario_scripts per stage, in its order; the same for every question of a situation."""
         key = (intent, emotion, no_good_answer)
         found = self._scenario_memo.get(key)
         if found is None:
-            found = {}
+            found = _ScenarioPools()
             for script, reason in scenario_scripts(self._scripts, intent, emotion, no_good_answer):
-                if script.stage is not None:
-                    found.setdefault(script.stage, []).append((script, reason))
+                if script.stage is None:
+                    continue
+                found.by_stage.setdefault(script.stage, []).append((script, reason))
+                found.by_scenario.setdefault((script.stage, script.scenario or ""), []).append((script, reason))
             self._scenario_memo[key] = found  # a race computes it twice, with the same result
         return found
+
+
+@dataclass
+class _ScenarioPools:
+    """The scenario scripts of one situation, most specific first: per stage, and per stage and scenario."""
+
+    by_stage: dict[Stage, list[tuple[Entry, str]]] = field(default_factory=dict)
+    by_scenario: dict[tuple[Stage, str], list[tuple[Entry, str]]] = field(default_factory=dict)
 
 
 def _codes(values: Iterable[str | None]) -> tuple[dict[str, int], np.ndarray]:
