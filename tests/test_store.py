@@ -146,3 +146,31 @@ def test_an_in_memory_database_is_shared_by_all_threads() -> None:
     worker.start()
     worker.join()
     assert len(store.query_rows()) == 1
+
+
+def test_an_in_memory_database_takes_concurrent_writes_and_reads() -> None:
+    """Its one shared connection is used by one thread at a time: eight threads writing and reading at
+    once (as concurrent searches and reports do) lose nothing and raise nothing."""
+    store = QueryLog("sqlite://")
+    store.create_schema()
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def work(worker: int) -> None:
+        try:
+            start.wait()
+            for n in range(40):
+                query_id = log_search(store, f"退款{worker}-{n}", at=T0)
+                assert store.find_query(query_id) is not None
+                if n % 10 == 0:
+                    store.gaps()
+        except BaseException as exc:  # collected, and reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(store.query_rows()) == 8 * 40

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,11 +168,20 @@ class QueryLog:
             if path is None:
                 options["poolclass"] = StaticPool  # one in-memory database shared by all threads, not one each
         self.engine: Engine = create_engine(url, **options)
+        # An in-memory database is one connection shared by every thread, and sqlite3 connections must
+        # not be used by two threads at once (concurrent searches crashed the process): one at a time.
+        self._serial: AbstractContextManager[Any] = (
+            threading.RLock() if self.is_sqlite and path is None else nullcontext()
+        )
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_s))
 
     def create_schema(self) -> None:
-        self._retry(lambda: metadata.create_all(self.engine))
+        def create() -> None:
+            with self._serial:
+                metadata.create_all(self.engine)
+
+        self._retry(create)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -239,7 +250,7 @@ class QueryLog:
 
     def _write(self, statement: Any) -> None:
         def run() -> None:
-            with self.engine.begin() as connection:
+            with self._serial, self.engine.begin() as connection:
                 connection.execute(statement)
 
         self._retry(run)
@@ -262,7 +273,7 @@ class QueryLog:
         statement = select(queries.c.query_id, queries.c.result_ids, queries.c.script_ids).where(
             queries.c.query_id == query_id
         )
-        with self.engine.connect() as connection:
+        with self._serial, self.engine.connect() as connection:
             row = connection.execute(statement).first()
         if row is None:
             return None
@@ -270,12 +281,12 @@ class QueryLog:
 
     def query_rows(self) -> list[dict[str, Any]]:
         """Every logged search, oldest first (for tests and exports)."""
-        with self.engine.connect() as connection:
+        with self._serial, self.engine.connect() as connection:
             rows = connection.execute(select(queries).order_by(queries.c.created_at)).mappings().all()
         return [dict(r) for r in rows]
 
     def feedback_rows(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as connection:
+        with self._serial, self.engine.connect() as connection:
             rows = connection.execute(select(feedback).order_by(feedback.c.id)).mappings().all()
         return [dict(r) for r in rows]
 
@@ -304,7 +315,7 @@ class QueryLog:
             .group_by(queries.c.query_key, feedback.c.entry_id)
         )
         items: dict[str, GapItem] = {}
-        with self.engine.connect() as connection:
+        with self._serial, self.engine.connect() as connection:
             for row in connection.execute(no_answer):
                 items[row.query_key] = GapItem(row.query_key, "", row.n, 0, _aware(row.last_seen))
             for row in connection.execute(unhelpful):
@@ -334,7 +345,7 @@ class QueryLog:
             .order_by(count.desc(), func.max(queries.c.created_at).desc(), queries.c.query_key)
             .limit(limit)
         )
-        with self.engine.connect() as connection:
+        with self._serial, self.engine.connect() as connection:
             rows = connection.execute(statement).all()
             examples = self._latest_question(connection, [r.query_key for r in rows])
         return [
