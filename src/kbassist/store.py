@@ -169,7 +169,7 @@ class QueryLog:
                 options["poolclass"] = StaticPool  # one in-memory database shared by all threads, not one each
         self.engine: Engine = create_engine(url, **options)
         # An in-memory database is one connection shared by every thread, and sqlite3 connections must
-        # not be used by two threads at once (concurrent searches crashed the process): one at a time.
+        # not be used by two threads at once (under concurrent searches every request failed): one at a time.
         self._serial: AbstractContextManager[Any] = (
             threading.RLock() if self.is_sqlite and path is None else nullcontext()
         )
