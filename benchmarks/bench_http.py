@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -26,9 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from bench_common import load_average, machine, now, read_questions, rss_mib, write_json
-from load_http import free_port, run_load, start_server
+from load_http import free_port, launch, run_load, start_server
 
 SHOWN = ("concurrency", "errors", "throughput_rps", "latency_ms")
 
@@ -38,26 +36,11 @@ def start_workers(
 ) -> tuple[subprocess.Popen[bytes], str]:
     """uvicorn with several worker processes over the app factory (``kbassist serve`` runs one process)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KBASSIST_")}
-    env.update({"KBASSIST_DB_URL": f"sqlite:///{workdir}/kb.db", "KBASSIST_INDEX_DIR": str(index), **env_extra})
     command = [sys.executable, "-m", "uvicorn", "kbassist.api.app:create_app", "--factory", "--workers", str(workers)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    with (workdir / "server.log").open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited: {(workdir / 'server.log').read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                time.sleep(workers * 2.0)  # /readyz answered by one worker: give the others time to load
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("server did not become ready")
+    process, url = launch(command, port, workdir, {"KBASSIST_INDEX_DIR": str(index), **env_extra}, timeout_s=300)
+    time.sleep(workers * 2.0)  # /readyz answered by one worker: give the others time to load
+    return process, url
 
 
 def tree_rss_mib(pid: int) -> dict[str, float]:

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+from bench_common import percentile
 
 REPO = Path(__file__).resolve().parent.parent
 KBASSIST = Path(sys.executable).with_name("kbassist")
@@ -93,38 +94,33 @@ def kbassist(*args: str) -> list[str]:
 
 def start_server(index: Path, workdir: Path, env_extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, Path]:
     port = free_port()
+    process, url = launch(kbassist("serve", "--index", str(index), "--port", str(port)), port, workdir, env_extra)
+    return process, url, workdir / "server.log"
+
+
+def launch(
+    command: list[str], port: int, workdir: Path, env_extra: dict[str, str], timeout_s: float = 120
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server on 127.0.0.1:``port`` with none of this shell's KBASSIST_ settings (a query log in
+    ``workdir``, ``env_extra`` on top; output in ``workdir``/server.log) and wait until /readyz answers."""
     log = workdir / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KBASSIST_")}
     env.update({"KBASSIST_DB_URL": f"sqlite:///{workdir}/kb.db", **env_extra})
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            kbassist("serve", "--index", str(index), "--port", str(port)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=workdir,
-        )
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"server exited with {process.returncode}:\n{log.read_text(errors='replace')}")
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url, log
+                return process, url
         except httpx.TransportError:
             pass
         time.sleep(0.2)
     process.kill()
-    raise SystemExit("server did not become ready within 120 s")
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), round(p / 100 * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
+    raise SystemExit(f"server did not become ready within {timeout_s:.0f} s")
 
 
 async def run_load(

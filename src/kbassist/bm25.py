@@ -87,12 +87,16 @@ class BM25:
         return out
 
     def has_term(self, doc: int, term: int) -> bool:
+        return self.has_term_in(term, doc, doc + 1)
+
+    def has_term_in(self, term: int, first: int, end: int) -> bool:
+        """Whether any of the documents first..end-1 contains the term: postings are sorted, so one
+        binary search answers it."""
         if term < 0 or term >= self.n_terms:
             return False
-        start, end = self.indptr[term], self.indptr[term + 1]
-        postings = self.indices[start:end]
-        position = np.searchsorted(postings, doc)
-        return bool(position < len(postings) and postings[position] == doc)
+        postings = self.indices[self.indptr[term] : self.indptr[term + 1]]
+        position = int(np.searchsorted(postings, first))
+        return position < len(postings) and int(postings[position]) < end
 
     def save(self, folder: Path, name: str) -> None:
         np.save(folder / f"{name}.indptr.npy", self.indptr)
@@ -168,15 +172,10 @@ class FieldedBM25:
     def entry_has_term(self, entry: int, term: int) -> bool:
         if self.body.has_term(entry, term):
             return True
-        if term < 0 or term >= self.keys.n_terms:
-            return False
+        # The entry's keys are the rows start..end-1.
         start = int(self.key_offsets[entry])
         end = int(self.key_offsets[entry + 1]) if entry + 1 < self.n_entries else self.keys.n_docs
-        # The entry's keys are the rows start..end-1 and postings are sorted: one search finds whether any
-        # of them has the term (the search asks this for every query word in every hit).
-        postings = self.keys.indices[self.keys.indptr[term] : self.keys.indptr[term + 1]]
-        position = int(np.searchsorted(postings, start))
-        return position < len(postings) and int(postings[position]) < end
+        return self.keys.has_term_in(term, start, end)
 
     def save(self, folder: Path) -> None:
         self.keys.save(folder, "bm25_keys")

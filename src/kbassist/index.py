@@ -199,9 +199,11 @@ class BuildReport:
     embedded: int
     reused: int
     seconds: dict[str, float]
-    # The dense rows as built (row i belongs to entry row_entry[i]), for checks that compare questions.
-    vectors: np.ndarray | None = None
-    row_entry: np.ndarray | None = None
+    # The dense rows as built (row i belongs to entry row_entry[i]) and the analyzer the build segmented
+    # with, for the reindex checks that compare questions.
+    vectors: np.ndarray
+    row_entry: np.ndarray
+    analyzer: Analyzer
     cache_problem: str | None = None
 
 
@@ -283,7 +285,7 @@ def build_index(
                     f"应为 {(len(chunk), embedder.dim)}，或含非有限数值）"
                 )
             for h, vector in zip(chunk, vectors, strict=True):
-                cache.rows[h] = vector.astype(np.float32)
+                cache.rows[h] = vector  # already float32
             bar.update(len(chunk))
     matrix = np.stack([cache.rows[h] for h in hashes]) if hashes else np.zeros((0, embedder.dim), dtype=np.float32)
     seconds["embed"] = time.perf_counter() - tick
@@ -356,6 +358,7 @@ def build_index(
         seconds=seconds,
         vectors=matrix,
         row_entry=np.asarray(row_entry, dtype=np.int64),
+        analyzer=analyzer,
         cache_problem=cache.problem,
     )
 

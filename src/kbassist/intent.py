@@ -79,7 +79,6 @@ class LabelSet:
     labels: tuple[str, ...]
     cues: tuple[Cue, ...]
     priors: Mapping[str, float]
-    descriptions: Mapping[str, str]
 
     def match(self, text: str) -> list[CueMatch]:
         """Every cue found, each counted once.
@@ -164,12 +163,11 @@ def load_cues(path: Path) -> CueBook:
 def _label_set(node: Node | None, name: str, labels: tuple[str, ...], file: str, problems: list[Problem]) -> LabelSet:
     cues: list[Cue] = []
     priors: dict[str, float] = {}
-    descriptions: dict[str, str] = {}
     if node is None or not isinstance(node.value, dict):
         problems.append(
             Problem(file, node.line if node else 1, name, f"缺少 {name}：每个类别（{' / '.join(labels)}）的线索")
         )
-        return LabelSet(labels, (), {}, {})
+        return LabelSet(labels, (), {})
     for label, spec in node.value.items():
         where = f"{name}.{label}"
         if label not in labels:
@@ -179,9 +177,6 @@ def _label_set(node: Node | None, name: str, labels: tuple[str, ...], file: str,
         if not isinstance(spec.value, dict):
             problems.append(Problem(file, node.line_of(label), where, "应为键值对：description、prior、cues"))
             continue
-        description = spec.get("description")
-        if description is not None:
-            descriptions[label] = str(description.value or "")
         prior = spec.get("prior")
         if prior is not None:
             if isinstance(prior.value, bool) or not isinstance(prior.value, int | float) or prior.value < 0:
@@ -206,7 +201,7 @@ def _label_set(node: Node | None, name: str, labels: tuple[str, ...], file: str,
                 continue
             seen[cue.shown] = item.line
             cues.append(cue)
-    return LabelSet(labels, tuple(cues), priors, descriptions)
+    return LabelSet(labels, tuple(cues), priors)
 
 
 def _cue(item: Node, label: str, where: str, file: str, problems: list[Problem]) -> Cue | None:
@@ -335,7 +330,6 @@ class IntentClassifier:
     cues: CueBook
     examples: tuple[Utterance, ...] = ()
     vectors: np.ndarray | None = None
-    source: Path | None = None
     _intent_index: np.ndarray = field(init=False, repr=False)
     _emotion_index: np.ndarray = field(init=False, repr=False)
 
@@ -351,10 +345,10 @@ class IntentClassifier:
         cues = load_cues(folder / INTENT_CUES)
         examples_path = folder / UTTERANCES
         if embedder is None or not examples_path.is_file():
-            return cls(cues, source=folder)
+            return cls(cues)
         examples = tuple(load_utterances(examples_path))
         vectors = example_vectors(embedder, [u.text for u in examples]) if examples else None
-        return cls(cues, examples, vectors, folder)
+        return cls(cues, examples, vectors)
 
     @classmethod
     def from_folder(cls, folder: Path, embedder: Embedder | None = None) -> IntentClassifier | None:

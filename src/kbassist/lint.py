@@ -82,13 +82,12 @@ class Rule:
 class Linter:
     """The rules of one file; immutable and safe to share between threads."""
 
-    def __init__(self, rules: Sequence[Rule], source: Path | None = None):
+    def __init__(self, rules: Sequence[Rule]):
         self.rules = tuple(rules)
-        self.source = source
 
     @classmethod
     def load(cls, path: Path) -> Linter:
-        return cls(load_rules(path), path)
+        return cls(load_rules(path))
 
     def lint(self, text: str) -> LintReport:
         candidates = [hit for rule in self.rules for hit in self._rule_hits(rule, text)]

@@ -49,7 +49,8 @@ class NoAnswerModel:
     source: str | None = None
 
     def confidence(self, evidence: Evidence) -> float:
-        z = self.bias + self.w_cosine * evidence.cosine + self.w_bm25 * math.log1p(max(evidence.bm25, 0.0))
+        cosine, log_bm25 = features(evidence)
+        z = self.bias + self.w_cosine * cosine + self.w_bm25 * log_bm25
         return 1.0 / (1.0 + math.exp(-max(min(z, 60.0), -60.0)))
 
     def with_threshold(self, threshold: float | None) -> NoAnswerModel:

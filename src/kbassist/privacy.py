@@ -11,7 +11,7 @@ Detection leans towards masking: an order number that looks like a bank card is 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -121,8 +121,8 @@ def mask(item: PersonalData) -> str:
     return f"****{digits[-4:]}"
 
 
-def _replace(text: str, replacement: Callable[[PersonalData], str]) -> str:
-    items = find_personal_data(text)
+def _replace(text: str, replacement: Callable[[PersonalData], str], items: Sequence[PersonalData] | None = None) -> str:
+    items = find_personal_data(text) if items is None else items
     if not items:
         return text
     parts: list[str] = []
@@ -142,4 +142,14 @@ def mask_personal_data(text: str) -> str:
 
 def remove_personal_data(text: str) -> str:
     """``text`` without the personal data: two customers asking the same question group together."""
-    return _replace(text, lambda item: " ")
+    return _replace(text, _blank)
+
+
+def mask_and_remove_personal_data(text: str) -> tuple[str, str]:
+    """``mask_personal_data`` and ``remove_personal_data`` of one text, scanning it once."""
+    items = find_personal_data(text)
+    return _replace(text, mask, items), _replace(text, _blank, items)
+
+
+def _blank(item: PersonalData) -> str:
+    return " "

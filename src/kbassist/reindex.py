@@ -582,14 +582,18 @@ def _surviving_versions(root: Path, keep: int, previous: str | None) -> list[str
     return sorted(survivors | ({previous} if previous in names else set()))
 
 
-def _cached_texts(root: Path, names: Sequence[str], model_id: str) -> list[str]:
-    """Text hashes the cache keeps for versions other than the one being built."""
+def _cached_texts(
+    root: Path, names: Sequence[str], model_id: str, already_read: Mapping[str | None, Mapping[str, Entry]]
+) -> list[str]:
+    """Text hashes the cache keeps for versions other than the one being built (``already_read``: entries
+    of versions the caller has read, not read again)."""
     hashes: list[str] = []
     for name in names:
         folder = root / VERSIONS / name
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         if manifest.get("model", {}).get("id") == model_id:
-            hashes += [text_hash(text) for entry in read_entries(folder).values() for text in dense_texts(entry)]
+            entries = already_read.get(name) or read_entries(folder)
+            hashes += [text_hash(text) for entry in entries.values() for text in dense_texts(entry)]
     return hashes
 
 
@@ -744,18 +748,16 @@ def _run(
     previous = report.previous
     previous_entries = read_entries(out_root / VERSIONS / previous) if previous else {}
     survivors = _surviving_versions(out_root, settings.keep_versions, previous)
-    try:
-        built = build_index(
-            kb,
-            out_root,
-            settings,
-            embedder,
-            progress=progress,
-            switch=False,
-            keep_cached=_cached_texts(out_root, survivors, embedder.model_id),
-        )
-    except Exception as exc:
-        raise ReindexError("crashed", f"构建中断，current 保持不变：{type(exc).__name__}: {exc}") from exc
+    # A crash here is reported by reindex() as "crashed", current untouched.
+    built = build_index(
+        kb,
+        out_root,
+        settings,
+        embedder,
+        progress=progress,
+        switch=False,
+        keep_cached=_cached_texts(out_root, survivors, embedder.model_id, {previous: previous_entries}),
+    )
     report.version, report.path = built.version, str(built.path)
     report.counts = dict(built.counts)
     report.embedded, report.reused = built.embedded, built.reused
@@ -811,11 +813,11 @@ def _examine(
     context = BuildContext(
         entries=kb.entries,
         build_date=report.build_date,
-        vectors=built.vectors if built.vectors is not None else np.zeros((0, embedder.dim), dtype=np.float32),
-        row_entry=built.row_entry if built.row_entry is not None else np.zeros(0, dtype=np.int64),
+        vectors=built.vectors,
+        row_entry=built.row_entry,
         previous=previous_entries,
         settings=settings,
-        analyzer=Analyzer.from_folder(built.path / "analyzer"),
+        analyzer=built.analyzer,
     )
     report.warnings += run_report_checks(context, checks)
     seconds["warnings"] = time.perf_counter() - tick

@@ -143,7 +143,9 @@ class Searcher:
         self._channel = {
             c: np.array([c in e.channel for e in entries], dtype=bool) for c in {c for e in entries for c in e.channel}
         }
-        self._models = [(compact_model(e.model), n) for n, e in enumerate(entries) if e.model]
+        # Each entry's model number without case, width or separators ('' when it has none).
+        self._compact_models = [compact_model(e.model) if e.model else "" for e in entries]
+        self._models = [(model, n) for n, model in enumerate(self._compact_models) if model]
         self._exact: dict[str, list[int]] = {}
         for number, entry in enumerate(entries):
             if entry.kind is Kind.FAQ:
@@ -273,7 +275,8 @@ class Searcher:
             tick = time.perf_counter()
             rankings["bm25"] = self._bm25(term_ids, mask, depth)
             timings["bm25"] = _ms(tick)
-        if mode in ("hybrid", "dense") and normalize(query):
+        has_text = bool(normalize(query))  # punctuation alone gives the model nothing to embed
+        if mode in ("hybrid", "dense") and has_text:
             tick = time.perf_counter()
             vector = self.queries.embed_query(query)
             timings["embed"] = _ms(tick)
@@ -288,7 +291,7 @@ class Searcher:
         exact = [n for n in self._exact.get(exact_key(query), []) if mask[n]]
         if exact:
             fused = self._exact_first(fused, exact)
-        elif model := self.model_named(query, mask):
+        elif (model := self.model_named(query, mask)) is not None:  # entry 0 is a match too
             fused = self._exact_first(fused, [model])
         timings["fuse"] = _ms(tick)
 
@@ -296,7 +299,7 @@ class Searcher:
 
         tick = time.perf_counter()
         # The query vector the dense search already has: classification never calls the model again.
-        classification = self.intents.classify(query, vector) if self.intents and normalize(query) else None
+        classification = self.intents.classify(query, vector) if self.intents and has_text else None
         timings["intent"] = _ms(tick)
         evidence = self._evidence(hits, rankings, term_ids, depth)
         confidence = 1.0 if exact and hits else (self.no_answer.confidence(evidence) if evidence else None)
@@ -382,7 +385,7 @@ class Searcher:
             elif (
                 entry.model
                 and is_model_number(token.surface)
-                and compact_model(token.surface) in compact_model(entry.model)
+                and compact_model(token.surface) in self._compact_models[number]
             ):
                 found.append(entry.model)
             found += [w for w in self._synonym_group.get(token.term, ()) if w in shown]
@@ -441,7 +444,7 @@ class Searcher:
             """What order_by_stage would keep from linked + the scenario scripts, without walking all of
             them (thousands in a large knowledge base): within a stage, only ``per_stage`` can be kept, and
             only linked scripts can make one of them a duplicate."""
-            yield from linked
+            yield from ((script, reason) for script, reason in linked if script.is_valid_on(as_of))
             for stage in plan.stages:
                 taken = 0
                 for script, reason in stage_candidates(stage):
@@ -451,8 +454,7 @@ class Searcher:
                         taken += 1
                         yield script, reason
 
-        valid = ((script, reason) for script, reason in candidates() if script.is_valid_on(as_of))
-        return order_by_stage(valid, per_stage, values, stages=plan.stages)
+        return order_by_stage(candidates(), per_stage, values, stages=plan.stages)
 
     def _scenario_by_stage(self, intent: str | None, emotion: str | None, no_good_answer: bool) -> _ScenarioPools:
         """scenario_scripts per stage, in its order; the same for every question of a situation."""
@@ -461,8 +463,7 @@ class Searcher:
         if found is None:
             found = _ScenarioPools()
             for script, reason in scenario_scripts(self._scripts, intent, emotion, no_good_answer):
-                if script.stage is None:
-                    continue
+                assert script.stage is not None  # scenario_scripts skips scripts without a stage
                 found.by_stage.setdefault(script.stage, []).append((script, reason))
                 found.by_scenario.setdefault((script.stage, script.scenario or ""), []).append((script, reason))
             self._scenario_memo[key] = found  # a race computes it twice, with the same result

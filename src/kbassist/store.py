@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from sqlalchemy import (
     Boolean,
@@ -46,11 +46,12 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from kbassist.normalize import exact_key
-from kbassist.privacy import mask_personal_data, remove_personal_data
+from kbassist.privacy import mask_and_remove_personal_data, mask_personal_data
 
 log = logging.getLogger("kbassist.store")
 
-FEEDBACK_ACTIONS = ("shown", "clicked", "copied", "helpful", "not_helpful")
+FeedbackAction = Literal["shown", "clicked", "copied", "helpful", "not_helpful"]
+FEEDBACK_ACTIONS: tuple[str, ...] = get_args(FeedbackAction)
 T = TypeVar("T")
 
 
@@ -205,12 +206,12 @@ class QueryLog:
         role: str,
         at: datetime | None = None,
     ) -> None:
-        masked = mask_personal_data(query)
+        masked, without_personal_data = mask_and_remove_personal_data(query)
         row = {
             "query_id": query_id,
             "created_at": at or now(),
             "query": masked,
-            "query_key": exact_key(remove_personal_data(query)),
+            "query_key": exact_key(without_personal_data),
             "filters": json.dumps(
                 {k: _mask_filter(v) for k, v in filters.items()}, ensure_ascii=False, sort_keys=True, default=str
             ),

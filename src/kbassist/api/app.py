@@ -33,9 +33,11 @@ DESCRIPTION = """客服坐席知识检索服务：输入客户的原话，返回
 admin 另可查看报表、热加载索引。错误统一为 `{"detail": [{"field": ..., "message": ...}]}`。"""
 
 
-def create_app(settings: Settings | None = None, searcher: Searcher | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, searcher: Searcher | None = None, keys: KeyRing | None = None
+) -> FastAPI:
     settings = settings or get_settings()
-    keys = KeyRing.from_settings(settings)  # a bad keys file fails here, before anything is served
+    keys = keys or KeyRing.from_settings(settings)  # a bad keys file fails here, before anything is served
     holder = IndexHolder(settings, searcher)
     metrics = Metrics(lambda: holder.get() if holder.loaded else None)
     reloader = Reloader(holder, settings.index_dir, metrics)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from kbassist.schema import Kind
+from kbassist.store import FeedbackAction
 from kbassist.views import SearchView
 
 MAX_QUERY_CHARS = 512
@@ -20,7 +21,6 @@ MAX_COMMENT_CHARS = 1000
 MAX_ENTRY_ID_CHARS = 128
 MAX_LINT_CHARS = 2000
 
-Action = Literal["shown", "clicked", "copied", "helpful", "not_helpful"]
 SearchMode = Literal["hybrid", "bm25", "dense"]
 
 
@@ -125,7 +125,7 @@ class FeedbackRequest(BaseModel):
 
     query_id: uuid.UUID = Field(description="检索结果中的 query_id")
     entry_id: str = Field(description="结果或话术的 id")
-    action: Action
+    action: FeedbackAction
     comment: str | None = Field(None, description=f"补充说明（最多 {MAX_COMMENT_CHARS} 个字符）")
 
     @field_validator("entry_id")

@@ -54,7 +54,7 @@ def serve(
         f"索引版本 {searcher.version}（{len(searcher.entries)} 条），服务地址 http://{host}:{port}", soft_wrap=True
     )
     uvicorn.run(
-        create_app(settings, searcher),
+        create_app(settings, searcher, keys),
         host=host,
         port=port,
         log_config=log_config(settings.log_level),
